@@ -1,0 +1,158 @@
+"""The `circlebot` command line: serve, socket, migrate and the sandbox."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from contextlib import contextmanager
+from collections.abc import Iterator
+from typing import Annotated, NoReturn
+
+import typer
+from slack_bolt.error import BoltError
+from sqlalchemy.exc import OperationalError
+
+from bot.settings import ConfigError, Settings, load_settings
+
+logger = logging.getLogger("circlebot")
+
+cli = typer.Typer(
+    name="circlebot",
+    help="Circlebot runs peer coaching circles in Slack.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_CONFIG = 2
+EXIT_RUNTIME = 1
+
+
+def fail(message: str, status: int = EXIT_CONFIG) -> NoReturn:
+    typer.echo(f"circlebot: {message}", err=True)
+    raise typer.Exit(status)
+
+
+@contextmanager
+def startup_errors() -> Iterator[None]:
+    """Turn known start-up failures into one line on stderr and an exit status."""
+    try:
+        yield
+    except ConfigError as error:
+        fail(str(error))
+    except BoltError as error:
+        fail(f"Slack refused the credentials: {error}. Check SLACK_BOT_TOKEN.")
+    except OperationalError as error:
+        fail(f"DATABASE_URL: cannot connect ({error.orig}).", EXIT_RUNTIME)
+
+
+def _settings(**overrides: object) -> Settings:
+    settings = load_settings(**overrides)
+    from bot.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.secrets())
+    return settings
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database schema to the newest version and exit."""
+    with startup_errors():
+        settings = _settings()
+        from storage.db import Database
+        from storage.migrate import current_revision
+
+        db = Database(settings.database_url)
+        db.upgrade()
+        typer.echo(f"database {db.safe_url} is at revision {current_revision(db.engine)}")
+        db.dispose()
+
+
+@cli.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: $PORT or 3000).")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",  # noqa: S104
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Run against the in-repo fake Slack; no workspace needed.")
+    ] = False,
+) -> None:
+    """Serve Slack's HTTP requests on POST /slack/events (health on GET /healthz)."""
+    if sandbox:
+        from bot.sandbox.run import run_sandbox
+
+        with startup_errors():
+            run_sandbox(port=port)
+        return
+    overrides: dict[str, object] = {} if port is None else {"port": port}
+    with startup_errors():
+        settings = _settings(**overrides)
+        settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+        run_http(settings, host=host)
+
+
+def run_http(settings: Settings, *, host: str, ready: threading.Event | None = None) -> None:
+    from bot.app import bootstrap, build_app
+    from bot.web import WebServer, make_wsgi_app, stop_on_signals
+
+    services = bootstrap(settings)
+    app = build_app(services)
+    server = WebServer(make_wsgi_app(app, services.db), host=host, port=settings.port)
+    if threading.current_thread() is threading.main_thread():
+        stop_on_signals(server.stop)
+    logger.info("Circlebot listening on %s/slack/events (database %s)", server.url, services.db.safe_url)
+    if ready is not None:
+        ready.set()
+    try:
+        server.serve_forever()
+    finally:
+        shutdown(services)
+
+
+def shutdown(services: object) -> None:
+    from bot.app import Services
+
+    assert isinstance(services, Services)
+    services.executor.wait_idle(timeout=10)
+    services.executor.shutdown(wait=True)
+    services.db.dispose()
+    logger.info("Circlebot stopped")
+
+
+@cli.command()
+def socket() -> None:
+    """Connect to Slack over Socket Mode (needs SLACK_APP_TOKEN; no public URL needed)."""
+    with startup_errors():
+        settings = _settings()
+        settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+        run_socket(settings)
+
+
+def run_socket(settings: Settings) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import bootstrap, build_app
+    from bot.web import stop_on_signals
+
+    services = bootstrap(settings)
+    app = build_app(services, socket_mode=True)
+    assert settings.slack_app_token is not None
+    handler = SocketModeHandler(
+        app, app_token=settings.slack_app_token.get_secret_value(), web_client=services.client
+    )
+    stopping = threading.Event()
+    stop_on_signals(stopping.set)
+    handler.connect()
+    logger.info("Circlebot connected over Socket Mode (database %s)", services.db.safe_url)
+    try:
+        stopping.wait()
+    finally:
+        handler.close()
+        shutdown(services)
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers are installed
+        sys.exit(130)

@@ -1,0 +1,128 @@
+"""Settings, read once from the environment (and an optional .env file).
+
+A missing or malformed value stops start-up with one line naming the variable and what is
+expected (`ConfigError`); the CLI prints it and exits with status 2. Secret values are
+`SecretStr`, so they never show up in reprs or logs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.db import DatabaseUrlError, normalise_url
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+_HEX = re.compile(r"^[0-9a-f]{16,128}$")
+
+# Values never repeated back: secrets, and database URLs (they may hold a password).
+_NOT_ECHOED = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "DATABASE_URL"}
+
+# What each variable should look like, for the one-line error message.
+EXPECTED: dict[str, str] = {
+    "SLACK_BOT_TOKEN": "a bot token starting with xoxb- (Slack app > OAuth & Permissions)",
+    "SLACK_SIGNING_SECRET": "the hex signing secret (Slack app > Basic Information)",
+    "SLACK_APP_TOKEN": "an app-level token starting with xapp- with connections:write"
+    " (Slack app > Basic Information > App-Level Tokens)",
+    "SLACK_API_URL": "an http(s) URL ending in /api/, e.g. http://127.0.0.1:9000/api/",
+    "DATABASE_URL": "sqlite:///path.db or postgresql://user@host:5432/dbname",
+    "PORT": "a whole number between 1 and 65535",
+    "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+}
+
+
+class ConfigError(Exception):
+    """One line for the person starting the bot, e.g. 'PORT: expected ...'."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str | None = None
+    database_url: str = "sqlite:///circlebot.db"
+    port: int = Field(default=3000, ge=1, le=65535)
+    log_level: LogLevel = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
+    @classmethod
+    def _blank_is_missing(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("bad prefix")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("bad prefix")
+        return value
+
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _HEX.match(value.get_secret_value()):
+            raise ValueError("not hex")
+        return value
+
+    @field_validator("slack_api_url", mode="before")
+    @classmethod
+    def _api_url(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError("not a URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            normalise_url(value)
+        except DatabaseUrlError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def require(self, *names: str) -> None:
+        """Refuse to start when a variable this command needs is not set."""
+        for name in names:
+            if getattr(self, name.lower()) is None:
+                raise ConfigError(f"{name} is not set: expected {EXPECTED[name]}")
+
+    def secrets(self) -> list[str]:
+        """The secret values, so log output can be scrubbed of them."""
+        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token)
+        return [v.get_secret_value() for v in values if v is not None]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning the first validation error into a ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        expected = EXPECTED.get(name, "a valid value")
+        # Never echo secret values; other values help people spot a typo.
+        shown = "" if name in _NOT_ECHOED else (
+            f", got {error.get('input')!r}"
+        )
+        raise ConfigError(f"{name}: expected {expected}{shown}") from None

@@ -1,0 +1,16 @@
+"""Bolt listeners, one module per Slack surface. Each exposes `register(registrar)`."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from handlers import commands, home
+from handlers.registry import Registered, Registrar
+
+
+def register_all(app: App) -> Registered:
+    registrar = Registrar(app)
+    commands.register(registrar)
+    home.register(registrar)
+    app.error(commands.log_unhandled_error)
+    return registrar.registered

@@ -1,0 +1,50 @@
+"""The `/circle` slash command: parse, ack within 3 seconds, then follow up if needed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot import circle_commands
+from bot.circle_commands import SORRY, Deps, Invocation
+from handlers.registry import Registrar
+
+logger = logging.getLogger(__name__)
+
+COMMAND = "/circle"
+
+
+def circle_command(
+    ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+) -> None:
+    services = context["services"]
+    deps = Deps(db=services.db, client=client, clock=services.clock)
+    invocation = Invocation.from_payload(command)
+    try:
+        outcome = circle_commands.start(invocation, deps)
+    except Exception:
+        logger.exception("/circle %r failed before the ack", invocation.text[:80])
+        ack(text=SORRY)
+        return
+    ack(text=outcome.ack_text)
+    if outcome.follow_up is None:
+        return
+    try:
+        reply = outcome.follow_up()
+    except Exception:
+        logger.exception("/circle %r failed after the ack", invocation.text[:80])
+        reply = SORRY
+    if reply:
+        respond(text=reply, response_type="ephemeral", replace_original=False)
+
+
+def log_unhandled_error(error: Exception, body: dict[str, Any], logger: logging.Logger) -> None:
+    """Last resort: keep the traceback in the logs; Slack only ever sees our own words."""
+    logger.error("unhandled error for a %s request", body.get("type") or body.get("command"), exc_info=error)
+
+
+def register(registrar: Registrar) -> None:
+    registrar.command(COMMAND, circle_command)

@@ -1,0 +1,136 @@
+"""Database engine, sessions, health and schema upgrades.
+
+One `Database` per process. Every Slack request and every job opens exactly one session
+through `Database.session()`, which commits on success and rolls back on any error, so a
+failure midway never leaves half-written rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class DatabaseUrlError(ValueError):
+    """DATABASE_URL names a database this project cannot use."""
+
+
+def normalise_url(raw: str) -> URL:
+    """Parse DATABASE_URL, choosing the psycopg 3 driver for PostgreSQL URLs."""
+    try:
+        url = make_url(raw)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a long message
+        raise DatabaseUrlError("expected sqlite:///path.db or postgresql://user@host/db") from exc
+    backend = url.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        return url.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        if url.drivername not in ("sqlite", "sqlite+pysqlite"):
+            raise DatabaseUrlError("SQLite URLs use the built-in driver: sqlite:///path.db")
+        return url
+    raise DatabaseUrlError(
+        f"unsupported database {backend!r}; use sqlite:///path.db or postgresql://user@host/db"
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, a busy timeout and BEGIN IMMEDIATE so threads can write concurrently.
+
+    pysqlite's own transaction handling is switched off (isolation_level=None) and every
+    transaction starts with BEGIN IMMEDIATE: a read-then-write transaction started with a
+    plain BEGIN gets SQLITE_BUSY at once instead of waiting (see docs/architecture.md).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(raw_url: str) -> Engine:
+    url = normalise_url(raw_url)
+    if url.get_backend_name() == "sqlite":
+        in_memory = url.database in (None, "", ":memory:")
+        if not in_memory and url.database:
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 5, "check_same_thread": False},
+            poolclass=StaticPool if in_memory else None,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,  # reconnect transparently after a PostgreSQL restart
+        pool_size=10,
+        max_overflow=10,
+        connect_args={"connect_timeout": 3},
+    )
+
+
+class Database:
+    def __init__(self, raw_url: str) -> None:
+        self.url = normalise_url(raw_url)
+        self.engine = make_engine(raw_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden, for logs."""
+        return self.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One unit of work: commit when the block ends, roll back if it raises."""
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def is_reachable(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            logger.warning("database %s is not reachable", self.safe_url, exc_info=True)
+            return False
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        from storage.migrate import upgrade
+
+        upgrade(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
