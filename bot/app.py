@@ -101,8 +101,7 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
 
     settings = services.settings
     app = App(
-        client=services.client,
-        token=settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
+        client=services.client,  # carries the bot token, base URL and retry handlers
         signing_secret=(
             settings.slack_signing_secret.get_secret_value()
             if settings.slack_signing_secret
@@ -116,7 +115,7 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
         logger=logging.getLogger("slack_bolt"),
     )
 
-    def provide_services(context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002
+    def provide_services(context: BoltContext, next: Callable[[], None]) -> None:
         context["services"] = services
         next()
 

@@ -48,7 +48,11 @@ ROLE_TITLES = {
     Role.LEADER: "Leaders",
     Role.PARTICIPANT: "Participants",
 }
-ROLE_NAMES = {Role.FACILITATOR: "a facilitator", Role.LEADER: "a leader", Role.PARTICIPANT: "a participant"}
+ROLE_NAMES = {
+    Role.FACILITATOR: "a facilitator",
+    Role.LEADER: "a leader",
+    Role.PARTICIPANT: "a participant",
+}
 
 
 @dataclass(frozen=True)
@@ -101,14 +105,31 @@ def start(invocation: Invocation, deps: Deps) -> Outcome:
     except CommandError as error:
         return Outcome(str(error))
     try:
-        return _dispatch(command, invocation, deps)
+        outcome = _dispatch(command, invocation, deps)
     except (CommandError, Refusal) as refusal:
         return Outcome(str(refusal))
+    if outcome.follow_up is not None:
+        outcome.follow_up = _refusals_as_answers(outcome.follow_up)
+    return outcome
+
+
+def _refusals_as_answers(work: Callable[[], str | None]) -> Callable[[], str | None]:
+    """A rule may still say no after the ack (e.g. the last facilitator); say it, don't crash."""
+
+    def run() -> str | None:
+        try:
+            return work()
+        except (CommandError, Refusal) as refusal:
+            return str(refusal)
+
+    return run
 
 
 def _dispatch(command: Command, inv: Invocation, deps: Deps) -> Outcome:
     if isinstance(command, Help):
-        return Outcome(render("messages/help.md.j2", unknown=command.unknown, subcommands=SUBCOMMANDS))
+        return Outcome(
+            render("messages/help.md.j2", unknown=command.unknown, subcommands=SUBCOMMANDS)
+        )
     if isinstance(command, Create):
         return _create(command, inv, deps)
     if isinstance(command, Add):
@@ -125,9 +146,7 @@ def _dispatch(command: Command, inv: Invocation, deps: Deps) -> Outcome:
         if isinstance(command, Rename):
             circles.require_facilitator(session, circle, inv.user_id, "rename it")
             old = circles.rename_circle(session, circle, command.name)
-            return Outcome(
-                f"Renamed *{mrkdwn.escape(old)}* to *{mrkdwn.escape(command.name)}*."
-            )
+            return Outcome(f"Renamed *{mrkdwn.escape(old)}* to *{mrkdwn.escape(command.name)}*.")
         if isinstance(command, Archive):
             circles.require_facilitator(session, circle, inv.user_id, "archive it")
             circles.archive_circle(session, circle, now=deps.clock())
@@ -277,9 +296,7 @@ def _add(command: Add, inv: Invocation, deps: Deps) -> Outcome:
     )
 
 
-def _added_text(
-    circle: Circle, role: Role, outcome: circles.AddOutcome, refused: list[str]
-) -> str:
+def _added_text(circle: Circle, role: Role, outcome: circles.AddOutcome, refused: list[str]) -> str:
     name = mrkdwn.escape(circle.name)
     lines: list[str] = []
     if outcome.added:
@@ -312,8 +329,6 @@ def _removed_text(circle: Circle, outcome: circles.RemoveOutcome) -> str:
 
 def _members_text(session: Session, circle: Circle) -> str:
     grouped = circles.members_by_role(session, circle)
-    groups = [
-        {"title": ROLE_TITLES[role], "ids": ids} for role, ids in grouped.items() if ids
-    ]
+    groups = [{"title": ROLE_TITLES[role], "ids": ids} for role, ids in grouped.items() if ids]
     total = sum(len(ids) for ids in grouped.values())
     return render("messages/members.md.j2", circle_name=circle.name, total=total, groups=groups)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, NoReturn
 
 import typer
@@ -71,10 +71,13 @@ def migrate() -> None:
 
 @cli.command()
 def serve(
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default: $PORT or 3000).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default: $PORT or 3000).")
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",  # noqa: S104
     sandbox: Annotated[
-        bool, typer.Option("--sandbox", help="Run against the in-repo fake Slack; no workspace needed.")
+        bool,
+        typer.Option("--sandbox", help="Run against the in-repo fake Slack; no workspace needed."),
     ] = False,
 ) -> None:
     """Serve Slack's HTTP requests on POST /slack/events (health on GET /healthz)."""
@@ -100,7 +103,9 @@ def run_http(settings: Settings, *, host: str, ready: threading.Event | None = N
     server = WebServer(make_wsgi_app(app, services.db), host=host, port=settings.port)
     if threading.current_thread() is threading.main_thread():
         stop_on_signals(server.stop)
-    logger.info("Circlebot listening on %s/slack/events (database %s)", server.url, services.db.safe_url)
+    logger.info(
+        "Circlebot listening on %s/slack/events (database %s)", server.url, services.db.safe_url
+    )
     if ready is not None:
         ready.set()
     try:
@@ -149,6 +154,24 @@ def run_socket(settings: Settings) -> None:
     finally:
         handler.close()
         shutdown(services)
+
+
+sandbox_cli = typer.Typer(help="Talk to a sandbox started with `circlebot serve --sandbox`.")
+cli.add_typer(sandbox_cli, name="sandbox")
+
+
+@sandbox_cli.command("send")
+def sandbox_send(
+    text: Annotated[str, typer.Argument(help='A slash command, e.g. "/circle members".')],
+    speaker: Annotated[str, typer.Option("--as", help="Who types it (a sandbox person).")] = "fran",
+    channel: Annotated[str, typer.Option("--channel", "--in", help="Where it is typed.")] = (
+        "product-leads"
+    ),
+) -> None:
+    """Type a slash command in the running sandbox and print what that person sees."""
+    from bot.sandbox.run import send
+
+    raise typer.Exit(send(text, speaker=speaker, channel=channel))
 
 
 def main() -> None:

@@ -202,7 +202,8 @@ def _parse_name(tokens: list[Token], sub: str) -> str:
         raise CommandError(f"The circle needs a name. {usage_hint(sub)}")
     if len(name) > MAX_CIRCLE_NAME:
         raise CommandError(
-            f"That name is {len(name)} characters; the limit is {MAX_CIRCLE_NAME}. {usage_hint(sub)}"
+            f"That name is {len(name)} characters; the limit is {MAX_CIRCLE_NAME}. "
+            + usage_hint(sub)
         )
     return name
 
@@ -263,7 +264,5 @@ def _parse_people(tokens: list[Token], sub: str) -> tuple[UserMention, ...]:
                 f"so Slack links them. {usage_hint(sub)}"
             )
         else:
-            raise CommandError(
-                f"“{token.text}” is not a mention of a person. {usage_hint(sub)}"
-            )
+            raise CommandError(f"“{token.text}” is not a mention of a person. {usage_hint(sub)}")
     return tuple(people.values())

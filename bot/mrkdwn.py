@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 def escape(text: str) -> str:
     """Escape &, < and > so Slack shows the text literally (no <!channel>, <@U..>, <url|x>)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

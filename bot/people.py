@@ -90,11 +90,15 @@ def look_up_people(
     """
     with db.session() as session:
         cached = known_people(session, team_id, user_ids)
-    stale = [uid for uid in user_ids if uid not in cached or now - cached[uid].refreshed_at > MAX_AGE]
+    stale = [
+        uid for uid in user_ids if uid not in cached or now - cached[uid].refreshed_at > MAX_AGE
+    ]
     fetched: dict[str, dict[str, Any] | Unknown] = {}
     if stale:
         with ThreadPoolExecutor(max_workers=min(LOOKUP_THREADS, len(stale))) as pool:
-            for user_id, answer in zip(stale, pool.map(lambda uid: _fetch(client, uid), stale), strict=True):
+            for user_id, answer in zip(
+                stale, pool.map(lambda uid: _fetch(client, uid), stale), strict=True
+            ):
                 fetched[user_id] = answer
     result: dict[str, Person | Unknown] = {uid: cached[uid] for uid in user_ids if uid in cached}
     if fetched:

@@ -2,9 +2,10 @@
 
 Pure functions: nothing here reads the clock. Callers pass the moment to search from.
 
-Fire times are found with APScheduler 3.x's ``CronTrigger(day_of_week, hour, minute,
-timezone=ZoneInfo)``; this module then applies an interval of several weeks on top (weeks that
-are not part of the series are skipped) and enforces the daylight-saving rules below.
+Fire times come from APScheduler 3.x's ``CronTrigger(day_of_week, hour, minute,
+timezone=ZoneInfo)``, asked for one scheduled local date at a time; this module applies an
+interval of several weeks on top (dates in weeks outside the series are never asked for) and
+corrects the trigger's answer where it breaks the daylight-saving rules below.
 
 DST rules (enforced here, whatever the trigger does)
 ----------------------------------------------------
@@ -16,22 +17,32 @@ DST rules (enforced here, whatever the trigger does)
   05:30 UTC only.
 * **Ordinary weeks** before and after a change keep the same local wall time, so the UTC
   instant shifts by the size of the change (Monday 09:00 New York is 13:00 UTC in October and
-  14:00 UTC in November).
+  14:00 UTC in November). No scheduled week is ever skipped.
 
-What ``CronTrigger`` 3.11 does by itself (measured with APScheduler 3.11.3 and zoneinfo):
+What ``CronTrigger`` 3.11 does by itself (measured with APScheduler 3.11.3 and zoneinfo; the
+raw behaviour is pinned by a characterisation test in tests/test_recurrence.py):
 
-* In a gap it returns the non-existent wall time with ``fold=0`` (e.g. ``02:30-05:00``), which
-  zoneinfo maps with the pre-transition offset: the job runs at 03:30 EDT (07:30 UTC), half an
-  hour after the gap ends. Corrected: the instant is recomputed as the gap end.
-* In an overlap it returns the time twice, ``fold=0`` and then ``fold=1`` (01:30 EDT and one
-  hour later 01:30 EST), so a weekly job runs twice that Sunday. Corrected: only one candidate
-  per local date is considered and its instant is the ``fold=0`` one.
-* ``get_next_fire_time(previous, now)`` with ``previous`` given as the UTC twin of an ambiguous
-  local time can hand back ``previous`` itself (the equality check it uses to step past the
-  previous fire is an inter-zone comparison, which Python defines as unequal for ambiguous
-  times). This module never passes ``previous_fire_time``; it asks for the first candidate at
-  or after a cursor and steps the cursor itself.
+* **Gap: fires late.** It returns the non-existent wall time with ``fold=0`` (``02:30-05:00``),
+  which zoneinfo maps with the pre-transition offset, so the job runs at 03:30 EDT (07:30 UTC),
+  half an hour after the gap ends. Corrected: the instant is recomputed as the gap end.
+* **Overlap: fires twice.** It returns 01:30 ``fold=0`` (EDT) and then 01:30 ``fold=1`` (EST)
+  an hour later. Corrected: one instant per scheduled date, the ``fold=0`` one.
+* **Skips a whole week after a spring-forward day.** Stepping from one day to the next it adds
+  24 hours in UTC; across a 23-hour day that lands at 01:00 instead of 00:00, so a time in the
+  first hour of the following day is missed and it jumps a week ahead (New York, Monday 00:00
+  or 00:30 weekly: 2027-03-08, then 2027-03-22; 2027-03-15 is skipped. Same in Berlin for
+  Monday 2027-03-29). Corrected: the trigger is only ever asked from the first instant of the
+  scheduled date itself, so it never steps across days; if it still does not land on that
+  date, the date's wall time is resolved directly.
+* **previous_fire_time can be returned again.** ``get_next_fire_time(previous, now)`` with
+  ``previous`` given as the UTC twin of an ambiguous local time can return ``previous`` itself
+  (its "step past previous" check is an inter-zone ``==``, which Python defines as unequal for
+  ambiguous times). This module never passes ``previous_fire_time``.
 * Ordinary weeks are right (same wall time, shifted UTC instant).
+
+So do not hand a bare ``CronTrigger`` for these schedules to a scheduler: use
+:class:`WeeklyTrigger` (an APScheduler trigger wrapping :func:`next_fire_time`) or a
+``DateTrigger`` at the instant :func:`next_fire_time` returns.
 
 Interval series: with ``interval_weeks > 1`` the series fires in the weeks whose Monday is a
 multiple of ``interval_weeks`` weeks from the Monday of ``anchor``'s week (weeks are local
@@ -45,12 +56,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 __all__ = [
     "WeeklyRecurrence",
+    "WeeklyTrigger",
     "fire_times_between",
     "local_date_of",
     "next_fire_time",
@@ -61,9 +75,6 @@ __all__ = [
 UTC = dt.UTC
 
 _ONE_MICROSECOND = dt.timedelta(microseconds=1)
-# A weekly series with interval <= 12 needs at most ~14 candidates; anchors far in the future
-# are reached by jumping, so this bound only protects against a trigger that stops advancing.
-_MAX_CANDIDATES = 1000
 
 
 @dataclass(frozen=True)
@@ -165,55 +176,56 @@ def _trigger(weekday: int, hour: int, minute: int, tz: ZoneInfo) -> CronTrigger:
     return CronTrigger(day_of_week=weekday, hour=hour, minute=minute, second=0, timezone=tz)
 
 
-def _in_series(rec: WeeklyRecurrence, day: dt.date) -> bool:
+def _first_series_day_on_or_after(rec: WeeklyRecurrence, day: dt.date) -> dt.date:
+    """The first scheduled local date (right weekday, series week) on or after ``day``."""
+    candidate = day + dt.timedelta(days=(rec.weekday - day.weekday()) % 7)
     if rec.anchor is None:
-        return True
-    weeks = (_monday_of(day) - _monday_of(rec.anchor)).days // 7
-    return weeks >= 0 and weeks % rec.interval_weeks == 0
-
-
-def _next_series_monday(rec: WeeklyRecurrence, day: dt.date) -> dt.date:
-    """Monday of the first series week strictly after ``day``'s week."""
-    assert rec.anchor is not None
+        return candidate
     anchor_monday = _monday_of(rec.anchor)
-    weeks = (_monday_of(day) - anchor_monday).days // 7
-    if weeks < 0:
-        return anchor_monday
+    weeks = (_monday_of(candidate) - anchor_monday).days // 7
     step = rec.interval_weeks
-    return anchor_monday + dt.timedelta(weeks=(weeks // step + 1) * step)
+    series_weeks = 0 if weeks <= 0 else -(-weeks // step) * step  # round up to the series
+    return anchor_monday + dt.timedelta(weeks=series_weeks, days=rec.weekday)
+
+
+def _fire_on(rec: WeeklyRecurrence, tz: ZoneInfo, day: dt.date) -> dt.datetime:
+    """The fire instant (aware UTC) of ``rec`` on the scheduled local date ``day``.
+
+    CronTrigger is asked from the first instant of ``day``, so that it only has to place the
+    hour and minute within that day (its day-to-day stepping is what skips weeks after a
+    spring-forward change, see the module docstring). Its answer is then checked and corrected.
+    """
+    day_start = resolve_wall_time(day, dt.time(0, 0), tz)
+    candidate = _trigger(rec.weekday, rec.at.hour, rec.at.minute, tz).get_next_fire_time(
+        None, day_start
+    )
+    expected_wall = dt.datetime.combine(day, rec.at)
+    if candidate is not None and candidate.replace(tzinfo=None, fold=0) == expected_wall:
+        wall = candidate.replace(tzinfo=None, fold=0)
+        u0, u1 = _candidates(wall, tz)
+        if u0 == u1:
+            # Ordinary time: CronTrigger's answer is right as it stands.
+            return candidate.astimezone(UTC)
+    # Correction: a gap (CronTrigger would fire `gap` too late), an overlap (CronTrigger
+    # fires twice; we keep the first occurrence), or a day CronTrigger did not land on.
+    return resolve_wall_time(day, rec.at, tz)
 
 
 def next_fire_time(rec: WeeklyRecurrence, tz: ZoneInfo, after: dt.datetime) -> dt.datetime:
     """The first fire of ``rec`` in ``tz`` strictly after the aware ``after``, as aware UTC."""
     _require_aware(after, "after")
-    trigger = _trigger(rec.weekday, rec.at.hour, rec.at.minute, tz)
     after_utc = after.astimezone(UTC)
-    # Start a day early: cheap, and immune to any trigger quirk around the start instant.
-    # Candidates whose instant is not after `after` are rejected below.
-    cursor = after_utc - dt.timedelta(days=1)
-    last_day: dt.date | None = None
-    for _ in range(_MAX_CANDIDATES):
-        candidate = trigger.get_next_fire_time(None, cursor)
-        if candidate is None:  # pragma: no cover - no end_date is ever set
-            break
-        candidate_utc = candidate.astimezone(UTC)
-        day = candidate.replace(tzinfo=None).date()
-        next_cursor = max(cursor, candidate_utc) + _ONE_MICROSECOND
-        if day.weekday() != rec.weekday or (last_day is not None and day <= last_day):
-            # Second reading of an ambiguous time (or a trigger oddity): already handled.
-            cursor = next_cursor
-            continue
-        last_day = day
-        if not _in_series(rec, day):
-            target = _next_series_monday(rec, day)
-            jump = resolve_wall_time(target, dt.time(0, 0), tz) - dt.timedelta(days=1)
-            cursor = max(next_cursor, jump)
-            continue
-        fire = resolve_wall_time(day, rec.at, tz)
+    # Start a day early: a gap end can spill past midnight into the next local date.
+    day = _first_series_day_on_or_after(rec, local_date_of(after_utc, tz) - dt.timedelta(days=1))
+    # Fire instants increase with the scheduled date, so at most two dates are looked at.
+    for _ in range(3):
+        fire = _fire_on(rec, tz, day)
         if fire > after_utc:
             return fire
-        cursor = next_cursor
-    raise RuntimeError(f"no fire time found for {rec!r} in {tz.key} after {after.isoformat()}")
+        day = _first_series_day_on_or_after(rec, day + dt.timedelta(days=1))
+    raise RuntimeError(  # pragma: no cover - unreachable for real zones
+        f"no fire time found for {rec!r} in {tz.key} after {after.isoformat()}"
+    )
 
 
 def fire_times_between(
@@ -230,3 +242,46 @@ def fire_times_between(
             return times
         times.append(fire)
         moment = fire
+
+
+class WeeklyTrigger(BaseTrigger):
+    """An APScheduler 3.x trigger that fires by :func:`next_fire_time` (the rules above).
+
+    Use it instead of a bare ``CronTrigger`` when the scheduler itself runs the job, e.g.
+    ``scheduler.add_job(fn, WeeklyTrigger(rec, ZoneInfo("Europe/Berlin")), id=..., ...)``.
+    Picklable, so it can live in a persistent job store.
+    """
+
+    __slots__ = ("recurrence", "timezone")
+
+    def __init__(self, recurrence: WeeklyRecurrence, timezone: ZoneInfo) -> None:
+        self.recurrence = recurrence
+        self.timezone = timezone
+
+    def get_next_fire_time(
+        self, previous_fire_time: dt.datetime | None, now: dt.datetime
+    ) -> dt.datetime:
+        if previous_fire_time is not None:
+            return next_fire_time(self.recurrence, self.timezone, previous_fire_time)
+        # First run: a fire exactly at `now` still counts (APScheduler's convention).
+        return next_fire_time(self.recurrence, self.timezone, now - _ONE_MICROSECOND)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"version": 1, "recurrence": self.recurrence, "timezone": self.timezone.key}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("version", 1) > 1:
+            raise ValueError(f"cannot read WeeklyTrigger state version {state['version']}")
+        self.recurrence = state["recurrence"]
+        self.timezone = ZoneInfo(state["timezone"])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WeeklyTrigger):
+            return NotImplemented
+        return (self.recurrence, self.timezone.key) == (other.recurrence, other.timezone.key)
+
+    def __hash__(self) -> int:
+        return hash((self.recurrence, self.timezone.key))
+
+    def __repr__(self) -> str:
+        return f"WeeklyTrigger({self.recurrence!r}, {self.timezone.key!r})"

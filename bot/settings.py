@@ -122,7 +122,5 @@ def load_settings(**overrides: object) -> Settings:
         name = str(error["loc"][0]).upper() if error["loc"] else "settings"
         expected = EXPECTED.get(name, "a valid value")
         # Never echo secret values; other values help people spot a typo.
-        shown = "" if name in _NOT_ECHOED else (
-            f", got {error.get('input')!r}"
-        )
+        shown = "" if name in _NOT_ECHOED else (f", got {error.get('input')!r}")
         raise ConfigError(f"{name}: expected {expected}{shown}") from None

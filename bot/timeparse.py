@@ -57,8 +57,17 @@ _EX_TZ = (
 _EX_DATE = "`YYYY-MM-DD`, e.g. `2026-12-24`"
 _EX_DURATION = "a number with a unit: `90m`, `12h`, `3d`, `1w` or combined like `2h30m`"
 _EX_INTERVAL = "`every week` or `every 2 weeks` (1 to 12 weeks)"
-_EX_DEMODAY = "`/circle demoday 2026-12-10 15:00 Q4 demo day remind:3d,2h`"
-_EX_UNTIL = "`until 2026-12-31`"
+_EXAMPLE_LEAD = dt.timedelta(days=14)  # how far ahead example dates in messages are
+
+
+def _example_date(today: dt.date) -> str:
+    """A plausible future date for examples (static if ``today`` is at the end of time)."""
+    try:
+        return (today + _EXAMPLE_LEAD).isoformat()
+    except OverflowError:
+        return "2026-12-24"
+
+
 _EX_NUDGE = "`/circle set nudge 12h` (between 1h and 7d) or `/circle set nudge off`"
 
 
@@ -363,14 +372,14 @@ class DemoDaySpec:
     reminders: tuple[dt.timedelta, ...]
 
 
-def _parse_reminders(text: str) -> tuple[dt.timedelta, ...]:
+def _parse_reminders(text: str, example: str) -> tuple[dt.timedelta, ...]:
     if _norm(text) in ("none", "off"):
         return ()
     parts = text.split(",")
     if not text.strip() or any(not p.strip() for p in parts):
         raise ParseError(
             f"{_show('remind:' + text)} is not a list of reminders. Use durations separated "
-            f"by commas, e.g. `remind:3d,2h`, as in {_EX_DEMODAY}."
+            f"by commas, e.g. `remind:3d,2h`, as in {example}."
         )
     offsets: set[dt.timedelta] = set()
     for part in parts:
@@ -378,7 +387,7 @@ def _parse_reminders(text: str) -> tuple[dt.timedelta, ...]:
             offsets.add(parse_duration(part))
         except ParseError as exc:
             raise ParseError(
-                f"In `remind:` {exc} Reminders look like `remind:3d,2h`, as in {_EX_DEMODAY}."
+                f"In `remind:` {exc} Reminders look like `remind:3d,2h`, as in {example}."
             ) from None
     return tuple(sorted(offsets, reverse=True))
 
@@ -393,6 +402,8 @@ def parse_demoday(args: list[str], *, caller_tz: ZoneInfo, now: dt.datetime) -> 
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
+    local_today = now.astimezone(caller_tz).date()
+    example = f"`/circle demoday {_example_date(local_today)} 15:00 Q4 demo day remind:3d,2h`"
     remind_text: str | None = None
     rest: list[str] = []
     tokens = [a for a in args if a.strip()]
@@ -401,7 +412,7 @@ def parse_demoday(args: list[str], *, caller_tz: ZoneInfo, now: dt.datetime) -> 
         token = tokens[i].strip()
         if _norm(token).startswith("remind:"):
             if remind_text is not None:
-                raise ParseError(f"Give `remind:` only once, e.g. {_EX_DEMODAY}.")
+                raise ParseError(f"Give `remind:` only once, e.g. {example}.")
             remind_text = token[len("remind:") :]
             if not remind_text and i + 1 < len(tokens):
                 i += 1
@@ -410,49 +421,51 @@ def parse_demoday(args: list[str], *, caller_tz: ZoneInfo, now: dt.datetime) -> 
             rest.append(token)
         i += 1
     if len(rest) < 2:
-        raise ParseError(f"Give the date, the time and a title, e.g. {_EX_DEMODAY}.")
+        raise ParseError(f"Give the date, the time and a title, e.g. {example}.")
     try:
         day = parse_date(rest[0])
         at = parse_clock(rest[1])
     except ParseError as exc:
-        raise ParseError(f"{exc} The whole command looks like {_EX_DEMODAY}.") from None
+        raise ParseError(f"{exc} The whole command looks like {example}.") from None
     title = " ".join(rest[2:]).strip()
     if not title:
-        raise ParseError(f"The demo day needs a title after the time, e.g. {_EX_DEMODAY}.")
+        raise ParseError(f"The demo day needs a title after the time, e.g. {example}.")
     if len(title) > MAX_TITLE_LENGTH:
         raise ParseError(
             f"The title is {len(title)} characters long; keep it to {MAX_TITLE_LENGTH}, "
-            f"e.g. {_EX_DEMODAY}."
+            f"e.g. {example}."
         )
 
     when = f"{day.isoformat()} {at.strftime('%H:%M')} ({caller_tz.key})"
-    local_today = now.astimezone(caller_tz).date()
     # Compare dates first so that far-off years never reach datetime arithmetic (overflow).
     if day < local_today:
-        raise ParseError(f"{when} is in the past. Pick a future date and time, e.g. {_EX_DEMODAY}.")
+        raise ParseError(f"{when} is in the past. Pick a future date and time, e.g. {example}.")
     if (day - local_today).days > MAX_DEMODAY_AHEAD.days + 1:
         raise ParseError(
             f"{when} is more than a year away; demo days can be scheduled up to 365 days ahead, "
-            f"e.g. {_EX_DEMODAY}."
-        )
-    if not wall_time_exists(day, at, caller_tz):
-        raise ParseError(
-            f"{when} does not exist: the clocks skip that hour that day for daylight saving "
-            f"time. Pick another time, e.g. an hour later, as in {_EX_DEMODAY}."
+            f"e.g. {example}."
         )
     starts_at = resolve_wall_time(day, at, caller_tz)
+    if not wall_time_exists(day, at, caller_tz):
+        gap_end = starts_at.astimezone(caller_tz).strftime("%H:%M")
+        safe_title = title.replace("`", "'")
+        raise ParseError(
+            f"{when} does not exist: the clocks jump forward past it that day for daylight "
+            f"saving time, straight to {gap_end}. Pick a time that exists, e.g. "
+            f"`/circle demoday {day.isoformat()} {gap_end} {safe_title}`."
+        )
     if starts_at <= now:
-        raise ParseError(f"{when} is in the past. Pick a future date and time, e.g. {_EX_DEMODAY}.")
+        raise ParseError(f"{when} is in the past. Pick a future date and time, e.g. {example}.")
     if starts_at - now > MAX_DEMODAY_AHEAD:
         raise ParseError(
             f"{when} is more than a year away; demo days can be scheduled up to 365 days ahead, "
-            f"e.g. {_EX_DEMODAY}."
+            f"e.g. {example}."
         )
 
     if remind_text is None:
         reminders = tuple(r for r in DEFAULT_REMINDERS if starts_at - r > now)
     else:
-        asked = _parse_reminders(remind_text)
+        asked = _parse_reminders(remind_text, example)
         reminders = tuple(r for r in asked if starts_at - r > now)
         if asked and not reminders:
             raise ParseError(
@@ -471,20 +484,21 @@ def parse_until(args: list[str], *, today: dt.date) -> dt.date | None:
     tokens = [a.strip() for a in args if a.strip()]
     if not tokens:
         return None
+    example = f"`until {_example_date(today)}`"
     if _norm(tokens[0]) == "until":
         tokens = tokens[1:]
         if not tokens:
-            raise ParseError(f"The date after `until` is missing. Use {_EX_UNTIL}.")
+            raise ParseError(f"The date after `until` is missing. Use {example}.")
     if len(tokens) > 1:
-        raise ParseError(f"I didn't understand {_show(' '.join(args))}. Use {_EX_UNTIL}.")
+        raise ParseError(f"I didn't understand {_show(' '.join(args))}. Use {example}.")
     try:
         day = parse_date(tokens[0])
     except ParseError as exc:
-        raise ParseError(f"{exc} The form is {_EX_UNTIL}.") from None
+        raise ParseError(f"{exc} The form is {example}.") from None
     if day < today:
         raise ParseError(
             f"{day.isoformat()} is in the past. Use today ({today.isoformat()}) or a later "
-            f"date, as in {_EX_UNTIL}."
+            f"date, as in {example}."
         )
     return day
 

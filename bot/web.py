@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress import wasyncore
 from waitress.server import create_server
 
 from storage.db import Database
@@ -67,7 +68,9 @@ def make_wsgi_app(app: App, db: Database) -> WSGIApplication:
 class WebServer:
     """waitress bound to host:port; `serve_forever` until `stop()` or SIGTERM/SIGINT."""
 
-    def __init__(self, wsgi_app: WSGIApplication, *, host: str, port: int, threads: int = 8) -> None:
+    def __init__(
+        self, wsgi_app: WSGIApplication, *, host: str, port: int, threads: int = 8
+    ) -> None:
         self._server: Any = create_server(
             wsgi_app,
             host=host,
@@ -78,6 +81,7 @@ class WebServer:
             clear_untrusted_proxy_headers=True,
         )
         self._stopped = threading.Event()
+        self._serving_thread: int | None = None
 
     @property
     def port(self) -> int:
@@ -88,13 +92,32 @@ class WebServer:
         return f"http://{self._server.effective_host}:{self.port}"
 
     def serve_forever(self) -> None:
-        self._server.run()  # returns when stop() closes the socket map
+        """Serve until stop(); the serving thread itself closes the sockets.
+
+        Closing waitress's sockets from another thread races its select() (EBADF), so the
+        loop runs one poll at a time and checks the stop flag in between.
+        """
+        server = self._server
+        self._serving_thread = threading.get_ident()
+        try:
+            while not self._stopped.is_set():
+                server.asyncore.loop(
+                    timeout=server.adj.asyncore_loop_timeout,
+                    map=server._map,
+                    use_poll=server.adj.asyncore_use_poll,
+                    count=1,
+                )
+        finally:
+            server.task_dispatcher.shutdown()  # lets requests in progress finish (up to 5 s)
+            wasyncore.close_all(server._map)
 
     def stop(self) -> None:
-        if self._stopped.is_set():
-            return
+        """Ask the serving thread to stop; safe from any thread and from signal handlers."""
         self._stopped.set()
-        self._server.close()
+        if threading.get_ident() != self._serving_thread:
+            # Wake the poll now instead of after its timeout. Not from the serving thread
+            # itself (a signal handler there): the trigger's lock might be held under us.
+            self._server.trigger.pull_trigger()
 
     def start_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="web", daemon=True)

@@ -27,9 +27,9 @@ def circle_command(
         outcome = circle_commands.start(invocation, deps)
     except Exception:
         logger.exception("/circle %r failed before the ack", invocation.text[:80])
-        ack(text=SORRY)
+        ack(text=SORRY, response_type="ephemeral")
         return
-    ack(text=outcome.ack_text)
+    ack(text=outcome.ack_text, response_type="ephemeral")
     if outcome.follow_up is None:
         return
     try:
@@ -43,7 +43,9 @@ def circle_command(
 
 def log_unhandled_error(error: Exception, body: dict[str, Any], logger: logging.Logger) -> None:
     """Last resort: keep the traceback in the logs; Slack only ever sees our own words."""
-    logger.error("unhandled error for a %s request", body.get("type") or body.get("command"), exc_info=error)
+    logger.error(
+        "unhandled error for a %s request", body.get("type") or body.get("command"), exc_info=error
+    )
 
 
 def register(registrar: Registrar) -> None:
