@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -226,7 +227,19 @@ def _log_level() -> str:
         return "INFO"
 
 
+def _circlebot_command() -> str:
+    """How to run `circlebot` from this folder: on PATH, or the venv's script."""
+    if shutil.which("circlebot"):
+        return "circlebot"
+    script = Path(sys.executable).parent / "circlebot"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def _banner(sandbox: Sandbox, services: Services) -> str:
+    cmd = _circlebot_command()
     people = ", ".join("@" + name for name in sandbox.people())
     channels = ", ".join("#" + c.name for c in sandbox.fake.channels.values() if not c.is_im)
     return f"""
@@ -238,10 +251,10 @@ Circlebot sandbox is running: the real bot against a fake Slack, no workspace ne
   channels   {channels}
 
 Type /circle commands here, or from another terminal in this folder:
-  circlebot sandbox send --as fran "/circle create Product Leads"
-  circlebot sandbox send --as fran "/circle add @ana @ben @chloe"
-  circlebot sandbox send --as fran "/circle add @dana as leader"
-  circlebot sandbox send --as ana  "/circle members"
+  {cmd} sandbox send --as fran "/circle create Product Leads"
+  {cmd} sandbox send --as fran "/circle add @ana @ben @chloe"
+  {cmd} sandbox send --as fran "/circle add @dana as leader"
+  {cmd} sandbox send --as ana  "/circle members"
 In this terminal, `as ana` switches who is typing and `in #general` where. Ctrl-C stops.
 """
 
