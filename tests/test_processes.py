@@ -193,3 +193,59 @@ def test_sandbox_send_without_a_sandbox_says_how_to_start_one(tmp_path: Path) ->
     result = run_send(tmp_path, "/circle help")
     assert result.returncode == 2
     assert "Start one with `circlebot serve --sandbox`" in result.stderr
+
+
+def test_socket_mode_answers_a_slash_command_and_stops_cleanly(
+    db_url: str, tmp_path: Path
+) -> None:
+    with FakeSlack(team_id="T0CIRCLE", app_token="xapp-1-A0CIRCLE-1-fakeapptoken") as fake:
+        for person in PEOPLE:
+            fake.add_user(person)
+        fake.add_channel(CHANNEL, "product-leads", [p.id for p in PEOPLE if not p.is_bot])
+        env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+        env.update(
+            SLACK_BOT_TOKEN=fake.bot_token,
+            SLACK_APP_TOKEN="xapp-1-A0CIRCLE-1-fakeapptoken",
+            SLACK_API_URL=fake.api_url,
+            DATABASE_URL=db_url,
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "socket"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            fake.wait_for_socket_mode_connection(timeout=30)
+            payload = {
+                "token": "unused-in-socket-mode",
+                "team_id": "T0CIRCLE",
+                "team_domain": "circlebot-sandbox",
+                "channel_id": CHANNEL,
+                "channel_name": "product-leads",
+                "user_id": FAC,
+                "user_name": "fran",
+                "command": "/circle",
+                "text": "create Product Leads",
+                "api_app_id": "A0CIRCLE",
+                "is_enterprise_install": "false",
+                "response_url": fake.new_response_url(),
+                "trigger_id": fake.issue_trigger_id(),
+            }
+            envelope_id = fake.send_socket_mode_envelope("slash_commands", payload)
+            [ack] = fake.wait_for(
+                lambda c: c.method == "socket_mode_ack" and c.args.get("envelope_id") == envelope_id,
+                timeout=15,
+            )
+            assert "Created *Product Leads*" in ack.args["payload"]["text"]
+            fake.wait_for("chat.postMessage", timeout=15)
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=15)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert process.returncode == 0, output
+    assert "connected over Socket Mode" in output and "Circlebot stopped" in output
