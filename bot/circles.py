@@ -68,7 +68,7 @@ def active_memberships(session: Session, circle: Circle) -> list[Membership]:
         session.exec(
             select(Membership)
             .where(Membership.circle_id == circle.id, col(Membership.removed_at).is_(None))
-            .order_by(Membership.added_at, Membership.user_id)
+            .order_by(col(Membership.added_at), col(Membership.user_id))
         ).all()
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,7 +81,7 @@ class BotHarness:
     def running(cls, db_url: str, clock: FakeClock) -> Iterator[BotHarness]:
         with FakeSlack(team_id=TEAM) as fake:
             for person in PEOPLE:
-                fake.add_user(person)
+                fake.add_user(replace(person))  # a copy: tests may edit it
             humans = [p.id for p in PEOPLE if not p.is_bot and not p.deleted]
             fake.add_channel(CHANNEL, "product-leads", humans)
             fake.add_channel(OTHER_CHANNEL, "random", humans)

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def wait_for_health(url: str, timeout: float = 30) -> dict[str, object]:
 def fake() -> Iterator[FakeSlack]:
     with FakeSlack(team_id="T0CIRCLE") as fake:
         for person in PEOPLE:
-            fake.add_user(person)
+            fake.add_user(replace(person))  # a copy: tests may edit it
         fake.add_channel(CHANNEL, "product-leads", [p.id for p in PEOPLE if not p.is_bot])
         yield fake
 
@@ -195,12 +196,10 @@ def test_sandbox_send_without_a_sandbox_says_how_to_start_one(tmp_path: Path) ->
     assert "Start one with `circlebot serve --sandbox`" in result.stderr
 
 
-def test_socket_mode_answers_a_slash_command_and_stops_cleanly(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_socket_mode_answers_a_slash_command_and_stops_cleanly(db_url: str, tmp_path: Path) -> None:
     with FakeSlack(team_id="T0CIRCLE", app_token="xapp-1-A0CIRCLE-1-fakeapptoken") as fake:
         for person in PEOPLE:
-            fake.add_user(person)
+            fake.add_user(replace(person))  # a copy: tests may edit it
         fake.add_channel(CHANNEL, "product-leads", [p.id for p in PEOPLE if not p.is_bot])
         env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
         env.update(
@@ -236,7 +235,9 @@ def test_socket_mode_answers_a_slash_command_and_stops_cleanly(
             }
             envelope_id = fake.send_socket_mode_envelope("slash_commands", payload)
             [ack] = fake.wait_for(
-                lambda c: c.method == "socket_mode_ack" and c.args.get("envelope_id") == envelope_id,
+                lambda c: (
+                    c.method == "socket_mode_ack" and c.args.get("envelope_id") == envelope_id
+                ),
                 timeout=15,
             )
             assert "Created *Product Leads*" in ack.args["payload"]["text"]

@@ -24,7 +24,7 @@ from typing import Any
 
 from bot.app import Services, bootstrap, build_app
 from bot.sandbox.fake_slack import FakeSlack
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import ConfigError, LogLevel, Settings, load_settings
 from bot.web import WebServer, make_wsgi_app, stop_on_signals
 
 logger = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ def run_sandbox(*, port: int | None = None, interactive: bool | None = None) -> 
         fake.stop()
 
 
-def _log_level() -> str:
+def _log_level() -> LogLevel:
     try:
         return load_settings().log_level
     except ConfigError:
