@@ -125,12 +125,18 @@ class WebServer:
         return thread
 
 
-def stop_on_signals(stop: Callable[[], None]) -> None:
-    """Run `stop` on SIGTERM or SIGINT (main thread only)."""
+def stop_on_signals(stop: Callable[[], None], *, interrupt: bool = False) -> None:
+    """Run `stop` on SIGTERM or SIGINT (main thread only).
+
+    With `interrupt`, the handler also raises KeyboardInterrupt so a main thread blocked in
+    input() (the sandbox prompt) wakes up and ends too.
+    """
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         logger.info("received %s, stopping", signal.Signals(signum).name)
         stop()
+        if interrupt:
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)

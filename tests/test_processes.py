@@ -250,3 +250,51 @@ def test_socket_mode_answers_a_slash_command_and_stops_cleanly(db_url: str, tmp_
                 process.communicate()
     assert process.returncode == 0, output
     assert "connected over Socket Mode" in output and "Circlebot stopped" in output
+
+
+def test_the_sandbox_prompt_answers_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    """A newcomer's terminal: the prompt, a command, then Ctrl-C ends the process."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in (*ENV_KEYS, "DATABASE_URL")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--sandbox"],
+        env=env,
+        cwd=tmp_path,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float = 30) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while marker not in seen:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            import select
+
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(leader, 65536)
+                except OSError:  # the process closed the terminal
+                    return
+
+    try:
+        read_until(b"fran in #product-leads> ")
+        os.write(leader, b"/circle create Product Leads\n")
+        read_until(b"You are its facilitator.")
+        os.write(leader, b"as ana\n")
+        read_until(b"ana in #product-leads> ")
+        os.write(leader, b"/circle members\n")
+        read_until(b"Only members of *Product Leads* can see who is in it. Ask @fran to add you.")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+    assert not (tmp_path / ".circlebot-sandbox.json").exists()

@@ -200,13 +200,13 @@ def run_sandbox(*, port: int | None = None, interactive: bool | None = None) -> 
             indent=2,
         )
     )
-    stop = server.stop
-    if threading.current_thread() is threading.main_thread():
-        stop_on_signals(stop)
-    web = server.start_in_thread()
-    print(_banner(sandbox, services), flush=True)
     if interactive is None:
         interactive = sys.stdin.isatty()
+    stop = server.stop
+    if threading.current_thread() is threading.main_thread():
+        stop_on_signals(stop, interrupt=interactive)
+    web = server.start_in_thread()
+    print(_banner(sandbox, services), flush=True)
     try:
         if interactive:
             _repl(sandbox, stop)
@@ -260,29 +260,27 @@ In this terminal, `as ana` switches who is typing and `in #general` where. Ctrl-
 
 
 def _repl(sandbox: Sandbox, stop: Callable[[], None]) -> None:
+    """Read `/circle ...`, `as NAME` and `in #CHANNEL` lines until EOF, Ctrl-C or SIGTERM."""
     speaker, channel = DEFAULT_SPEAKER, DEFAULT_CHANNEL
-    while True:
-        try:
+    try:
+        while True:
             line = input(f"{speaker} in #{channel}> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            print()
-            stop()
-            return
-        if not line:
-            continue
-        try:
-            if line.startswith("as "):
-                sandbox.user_id(line[3:].strip())
-                speaker = line[3:].strip().lstrip("@")
-                continue
-            if line.startswith("in "):
-                sandbox.channel_id(line[3:].strip())
-                channel = line[3:].strip().lstrip("#")
-                continue
-            for seen in sandbox.say(speaker, channel, line):
-                print(seen)
-        except KeyError as error:
-            print(str(error).strip("'\""))
+            try:
+                if line.startswith("as "):
+                    sandbox.user_id(line[3:].strip())
+                    speaker = line[3:].strip().lstrip("@")
+                elif line.startswith("in "):
+                    sandbox.channel_id(line[3:].strip())
+                    channel = line[3:].strip().lstrip("#")
+                elif line:
+                    for seen in sandbox.say(speaker, channel, line):
+                        print(seen)
+            except KeyError as error:
+                print(str(error).strip("'\""))
+    except (EOFError, KeyboardInterrupt):
+        print()
+    finally:
+        stop()
 
 
 def send(text: str, *, speaker: str, channel: str, state_file: Path = STATE_FILE) -> int:
