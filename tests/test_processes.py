@@ -43,9 +43,24 @@ def wait_for_health(url: str, timeout: float = 30) -> dict[str, object]:
             time.sleep(0.1)
 
 
+APP_TOKEN = "xapp-1-A0CIRCLE-1-fakeapptoken"
+
+
+def stop(process: subprocess.Popen[str], stop_signal: int = signal.SIGTERM) -> str:
+    """Signal the process, wait for it to end (killing it if it hangs) and return its output."""
+    try:
+        process.send_signal(stop_signal)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            output, _ = process.communicate()
+    return output
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeSlack]:
-    with FakeSlack(team_id="T0CIRCLE") as fake:
+    with FakeSlack(team_id="T0CIRCLE", app_token=APP_TOKEN) as fake:
         for person in PEOPLE:
             fake.add_user(replace(person))  # a copy: tests may edit it
         fake.add_channel(CHANNEL, "product-leads", [p.id for p in PEOPLE if not p.is_bot])
@@ -91,12 +106,8 @@ def test_serve_answers_slack_and_stops_cleanly(
         assert status == 200
         assert "Created *Product Leads*" in json.loads(body)["text"]
         fake.wait_for("chat.postMessage")
-        process.send_signal(stop_signal)
-        output, _ = process.communicate(timeout=15)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        output = stop(process, stop_signal)
     assert process.returncode == 0, output
     assert "Circlebot stopped" in output
     assert "Traceback" not in output
@@ -180,8 +191,7 @@ def test_sandbox_walkthrough_from_the_readme(tmp_path: Path) -> None:
         unknown = run_send(tmp_path, "--as", "nobody", "/circle help")
         assert unknown.returncode == 2 and "no sandbox user called 'nobody'" in unknown.stderr
     finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=15)
+        output = stop(process)
     assert process.returncode == 0, output
     assert "Circlebot sandbox is running" in output
     assert 'circlebot sandbox send --as fran "/circle create Product Leads"' in output
@@ -196,58 +206,38 @@ def test_sandbox_send_without_a_sandbox_says_how_to_start_one(tmp_path: Path) ->
     assert "Start one with `circlebot serve --sandbox`" in result.stderr
 
 
-def test_socket_mode_answers_a_slash_command_and_stops_cleanly(db_url: str, tmp_path: Path) -> None:
-    with FakeSlack(team_id="T0CIRCLE", app_token="xapp-1-A0CIRCLE-1-fakeapptoken") as fake:
-        for person in PEOPLE:
-            fake.add_user(replace(person))  # a copy: tests may edit it
-        fake.add_channel(CHANNEL, "product-leads", [p.id for p in PEOPLE if not p.is_bot])
-        env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
-        env.update(
-            SLACK_BOT_TOKEN=fake.bot_token,
-            SLACK_APP_TOKEN="xapp-1-A0CIRCLE-1-fakeapptoken",
-            SLACK_API_URL=fake.api_url,
-            DATABASE_URL=db_url,
+def test_socket_mode_answers_a_slash_command_and_stops_cleanly(
+    fake: FakeSlack, db_url: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+    env.update(
+        SLACK_BOT_TOKEN=fake.bot_token,
+        SLACK_APP_TOKEN=APP_TOKEN,
+        SLACK_API_URL=fake.api_url,
+        DATABASE_URL=db_url,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "socket"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        fake.wait_for_socket_mode_connection(timeout=30)
+        payload = fake.build_slash_command(
+            user_id=FAC, channel_id=CHANNEL, text="create Product Leads"
         )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "socket"],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        envelope_id = fake.send_socket_mode_envelope("slash_commands", payload)
+        [ack] = fake.wait_for(
+            lambda c: c.method == "socket_mode_ack" and c.args.get("envelope_id") == envelope_id,
+            timeout=15,
         )
-        try:
-            fake.wait_for_socket_mode_connection(timeout=30)
-            payload = {
-                "token": "unused-in-socket-mode",
-                "team_id": "T0CIRCLE",
-                "team_domain": "circlebot-sandbox",
-                "channel_id": CHANNEL,
-                "channel_name": "product-leads",
-                "user_id": FAC,
-                "user_name": "fran",
-                "command": "/circle",
-                "text": "create Product Leads",
-                "api_app_id": "A0CIRCLE",
-                "is_enterprise_install": "false",
-                "response_url": fake.new_response_url(),
-                "trigger_id": fake.issue_trigger_id(),
-            }
-            envelope_id = fake.send_socket_mode_envelope("slash_commands", payload)
-            [ack] = fake.wait_for(
-                lambda c: (
-                    c.method == "socket_mode_ack" and c.args.get("envelope_id") == envelope_id
-                ),
-                timeout=15,
-            )
-            assert "Created *Product Leads*" in ack.args["payload"]["text"]
-            fake.wait_for("chat.postMessage", timeout=15)
-            process.send_signal(signal.SIGTERM)
-            output, _ = process.communicate(timeout=15)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+        assert "Created *Product Leads*" in ack.args["payload"]["text"]
+        fake.wait_for("chat.postMessage", timeout=15)
+    finally:
+        output = stop(process)
     assert process.returncode == 0, output
     assert "connected over Socket Mode" in output and "Circlebot stopped" in output
 
