@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, String, UniqueConstraint, text
+from sqlalchemy import Column, Index, Integer, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -15,6 +15,9 @@ class Role(StrEnum):
     PARTICIPANT = "participant"
     LEADER = "leader"
     FACILITATOR = "facilitator"
+
+
+DEFAULT_NUDGE_MINUTES = 24 * 60
 
 
 class CircleStatus(StrEnum):
@@ -72,6 +75,16 @@ class Circle(SQLModel, table=True):
     created_by: str = Field(max_length=32)
     created_at: datetime = Field(sa_column=_utc())
     archived_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # Rhythm settings. Paused with no end date means "until /circle resume".
+    paused_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    paused_until: date | None = None  # last local date of the pause, inclusive
+    # Minutes after a check-in before its one nudge; None means nudges are off.
+    nudge_after_minutes: int | None = Field(
+        default=DEFAULT_NUDGE_MINUTES,
+        sa_column=Column(Integer, nullable=True, server_default=str(DEFAULT_NUDGE_MINUTES)),
+    )
+    # The circle's own time zone (weeks for digests); None means the facilitator's.
+    tz: str | None = Field(default=None, max_length=64)
 
     @property
     def is_archived(self) -> bool:
@@ -92,7 +105,128 @@ class Membership(SQLModel, table=True):
     added_by: str = Field(max_length=32)
     added_at: datetime = Field(sa_column=_utc())
     removed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    away_until: date | None = None  # `/circle away until …`: nothing is sent up to this local date
 
     @property
     def is_active(self) -> bool:
         return self.removed_at is None
+
+
+class ScheduleKind(StrEnum):
+    CHECKIN = "checkin"
+    DEBRIEF = "debrief"
+    DIGEST = "digest"
+    PAIRING = "pairing"
+
+
+class Schedule(SQLModel, table=True):
+    """A weekly ritual of a circle, fired in each recipient's zone unless `pinned_tz` is set."""
+
+    __tablename__ = "schedule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    circle_id: int = Field(foreign_key="circle.id", index=True)
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    weekday: int  # 0 = Monday
+    at_minute: int  # minutes after local midnight
+    interval_weeks: int = 1
+    anchor: date  # a local date in the first week of the series
+    pinned_tz: str | None = Field(default=None, max_length=64)
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=_utc())
+    removed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class SkipDay(SQLModel, table=True):
+    """`/circle skip 2026-12-24`: nothing of the circle is sent on that local date."""
+
+    __tablename__ = "skip_day"
+    __table_args__ = (UniqueConstraint("circle_id", "day", name="uq_skip_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    circle_id: int = Field(foreign_key="circle.id", index=True)
+    day: date
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=_utc())
+
+
+class DemoDay(SQLModel, table=True):
+    __tablename__ = "demo_day"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    circle_id: int = Field(foreign_key="circle.id", index=True)
+    title: str = Field(max_length=80)
+    starts_at: datetime = Field(sa_column=_utc())
+    # Seconds before starts_at at which the channel is reminded, e.g. "604800,86400,3600".
+    reminder_offsets: str = Field(max_length=200)
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=_utc())
+    cancelled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    cancelled_by: str | None = Field(default=None, max_length=32)
+
+    @property
+    def offsets_seconds(self) -> list[int]:
+        return [int(part) for part in self.reminder_offsets.split(",") if part]
+
+
+class DemoSignup(SQLModel, table=True):
+    __tablename__ = "demo_signup"
+    __table_args__ = (UniqueConstraint("demo_day_id", "user_id", name="uq_demo_signup"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    demo_day_id: int = Field(foreign_key="demo_day.id", index=True)
+    user_id: str = Field(max_length=32)
+    title: str = Field(max_length=150)
+    what_tried: str = Field(default="", max_length=300)
+    created_at: datetime = Field(sa_column=_utc())
+    updated_at: datetime = Field(sa_column=_utc())
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # due and registered, not yet claimed by a sender
+    SENDING = "sending"  # claimed by a sender until lease_until
+    SENT = "sent"
+    FAILED = "failed"  # permanent Slack error, or too many attempts
+    MISSED = "missed"  # older than the grace window when first seen: never sent
+
+
+class Delivery(SQLModel, table=True):
+    """One scheduled message to one recipient, registered once under a unique key.
+
+    The key names what the message is for (e.g. `checkin:12:U123:2026-12-07`), so a second
+    scheduler, a repeated tick or a restart finds the row and sends nothing twice.
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_delivery_key"),
+        Index("ix_delivery_status_due", "status", "due_at"),
+        Index("ix_delivery_circle_due", "circle_id", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    circle_id: int = Field(foreign_key="circle.id")
+    key: str = Field(max_length=200)
+    kind: str = Field(sa_column=Column(String(24), nullable=False))
+    recipient: str = Field(max_length=32)  # a user id (DM) or a channel id
+    ref_id: int | None = None  # the schedule or demo day it comes from
+    parent_id: int | None = None  # a nudge's check-in delivery
+    local_date: date | None = None  # the recipient's local date of due_at
+    due_at: datetime = Field(sa_column=_utc())
+    status: str = Field(
+        default=DeliveryStatus.PENDING, sa_column=Column(String(16), nullable=False)
+    )
+    attempts: int = 0
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    channel_id: str | None = Field(default=None, max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)
+    error: str | None = Field(default=None, max_length=64)
+    answered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    skipped_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(sa_column=_utc())
