@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt import App, BoltContext
@@ -19,6 +19,8 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
+from bot.delivery import Deliverer, DeliveryConfig
+from bot.scheduler import RhythmScheduler, leadership_for
 from bot.settings import Settings
 from storage.db import Database
 
@@ -60,6 +62,7 @@ class Services:
     db: Database
     client: WebClient
     executor: TrackedExecutor
+    deliverer: Deliverer
     clock: Callable[[], datetime] = utc_now
 
 
@@ -87,13 +90,36 @@ def bootstrap(
     db = Database(settings.database_url)
     if migrate:
         db.upgrade()
+    client = build_web_client(settings)
+    deliverer = Deliverer(
+        db,
+        client,
+        config=DeliveryConfig(
+            grace=timedelta(hours=settings.missed_grace_hours),
+            lease=timedelta(seconds=settings.delivery_lease_seconds),
+            concurrency=settings.send_concurrency,
+        ),
+    )
     return Services(
         settings=settings,
         db=db,
-        client=build_web_client(settings),
+        client=client,
         executor=TrackedExecutor(),
+        deliverer=deliverer,
         clock=clock,
     )
+
+
+def start_scheduler(services: Services) -> RhythmScheduler:
+    """Run the delivery tick continuously (only the elected leader actually ticks)."""
+    scheduler = RhythmScheduler(
+        services.deliverer,
+        leadership_for(services.db),
+        clock=services.clock,
+        interval_seconds=services.settings.tick_seconds,
+    )
+    scheduler.start()
+    return scheduler
 
 
 def build_app(services: Services, *, socket_mode: bool = False) -> App:

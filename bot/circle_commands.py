@@ -20,6 +20,8 @@ from sqlmodel import Session
 from bot import circles, mrkdwn, people
 from bot.circles import Refusal
 from bot.commands import (
+    DELIVERY_COMMANDS,
+    RHYTHM_COMMANDS,
     SUBCOMMANDS,
     Add,
     Archive,
@@ -134,8 +136,16 @@ def _dispatch(command: Command, inv: Invocation, deps: Deps) -> Outcome:
         return _create(command, inv, deps)
     if isinstance(command, Add):
         return _add(command, inv, deps)
+    if isinstance(command, RHYTHM_COMMANDS):
+        from bot import rhythm_commands  # it builds on this module's Outcome and circle_here
+
+        return rhythm_commands.run(command, inv, deps)
+    if isinstance(command, DELIVERY_COMMANDS):
+        from bot import delivery_commands  # the delivery engine's commands (the lead's module)
+
+        return delivery_commands.run(command, inv, deps)
     with deps.db.session() as session:
-        circle = _circle_here(session, inv, subcommand=type(command).__name__.lower())
+        circle = circle_here(session, inv, subcommand=type(command).__name__.lower())
         if isinstance(command, Members):
             circles.require_member(session, circle, inv.user_id, "see who is in it")
             return Outcome(_members_text(session, circle))
@@ -157,7 +167,7 @@ def _dispatch(command: Command, inv: Invocation, deps: Deps) -> Outcome:
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
 
-def _circle_here(session: Session, inv: Invocation, *, subcommand: str) -> Circle:
+def circle_here(session: Session, inv: Invocation, *, subcommand: str) -> Circle:
     """The live circle of the channel the command was typed in, or a refusal saying where."""
     if not inv.in_direct_message:
         circle = circles.live_circle_in_channel(session, inv.team_id, inv.channel_id)
@@ -220,7 +230,9 @@ def _create(command: Create, inv: Invocation, deps: Deps) -> Outcome:
     return Outcome(
         f"Created *{mrkdwn.escape(name)}* in this channel. You are its facilitator.\n"
         "Next: `/circle add @ana @ben` to add participants, "
-        "`/circle add @dana as leader` to add a leader.",
+        "`/circle add @dana as leader` to add a leader.\n"
+        "Leaders get a digest every Monday at 08:00 in their own time zone; "
+        "`/circle schedules` lists it, `/circle schedule checkin mon 09:00` adds check-ins.",
         follow_up,
     )
 
@@ -251,7 +263,7 @@ def _announce(client: WebClient, inv: Invocation, name: str) -> str | None:
 
 def _add(command: Add, inv: Invocation, deps: Deps) -> Outcome:
     with deps.db.session() as session:
-        circle = _circle_here(session, inv, subcommand="add")
+        circle = circle_here(session, inv, subcommand="add")
         circles.require_facilitator(session, circle, inv.user_id, "add people")
         circle_id = circle.id
 

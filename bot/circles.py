@@ -7,13 +7,13 @@ person as is (already mrkdwn-safe).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot import mrkdwn
-from storage.models import Circle, CircleStatus, Membership, Person, Role
+from storage.models import Circle, CircleStatus, Membership, Person, Role, Schedule, ScheduleKind
 
 
 class Refusal(Exception):
@@ -21,6 +21,10 @@ class Refusal(Exception):
 
 
 ROLE_ORDER = (Role.FACILITATOR, Role.LEADER, Role.PARTICIPANT)
+
+# Every new circle starts with the leaders' digest on Mondays at 08:00, each leader's own zone.
+DEFAULT_DIGEST_WEEKDAY = 0
+DEFAULT_DIGEST_AT_MINUTE = 8 * 60
 
 
 def live_circle_in_channel(session: Session, team_id: str, channel_id: str) -> Circle | None:
@@ -142,6 +146,20 @@ def create_circle(
             role=Role.FACILITATOR,
             added_by=creator_id,
             added_at=now,
+        )
+    )
+    session.add(
+        Schedule(
+            team_id=team_id,
+            circle_id=circle.id,  # type: ignore[arg-type]
+            kind=ScheduleKind.DIGEST,
+            weekday=DEFAULT_DIGEST_WEEKDAY,
+            at_minute=DEFAULT_DIGEST_AT_MINUTE,
+            interval_weeks=1,
+            anchor=now.astimezone(UTC).date(),
+            pinned_tz=None,
+            created_by=creator_id,
+            created_at=now,
         )
     )
     return circle

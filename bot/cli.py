@@ -7,13 +7,18 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from slack_bolt.error import BoltError
 from sqlalchemy.exc import OperationalError
 
 from bot.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.app import Services
+    from bot.scheduler import RhythmScheduler
 
 logger = logging.getLogger("circlebot")
 
@@ -95,7 +100,7 @@ def serve(
 
 
 def run_http(settings: Settings, *, host: str, ready: threading.Event | None = None) -> None:
-    from bot.app import bootstrap, build_app
+    from bot.app import bootstrap, build_app, start_scheduler
     from bot.web import WebServer, make_wsgi_app, stop_on_signals
 
     services = bootstrap(settings)
@@ -103,6 +108,7 @@ def run_http(settings: Settings, *, host: str, ready: threading.Event | None = N
     server = WebServer(make_wsgi_app(app, services.db), host=host, port=settings.port)
     if threading.current_thread() is threading.main_thread():
         stop_on_signals(server.stop)
+    scheduler = start_scheduler(services)
     logger.info(
         "Circlebot listening on %s/slack/events (database %s)", server.url, services.db.safe_url
     )
@@ -111,13 +117,13 @@ def run_http(settings: Settings, *, host: str, ready: threading.Event | None = N
     try:
         server.serve_forever()
     finally:
-        shutdown(services)
+        shutdown(services, scheduler)
 
 
-def shutdown(services: object) -> None:
-    from bot.app import Services
-
-    assert isinstance(services, Services)
+def shutdown(services: Services, scheduler: RhythmScheduler | None = None) -> None:
+    """Stop scheduling, let listeners in flight finish, close the database."""
+    if scheduler is not None:
+        scheduler.shutdown()
     services.executor.wait_idle(timeout=10)
     services.executor.shutdown(wait=True)
     services.db.dispose()
@@ -136,7 +142,7 @@ def socket() -> None:
 def run_socket(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.app import bootstrap, build_app
+    from bot.app import bootstrap, build_app, start_scheduler
     from bot.web import stop_on_signals
 
     services = bootstrap(settings)
@@ -148,12 +154,49 @@ def run_socket(settings: Settings) -> None:
     stopping = threading.Event()
     stop_on_signals(stopping.set)
     handler.connect()
+    scheduler = start_scheduler(services)
     logger.info("Circlebot connected over Socket Mode (database %s)", services.db.safe_url)
     try:
         stopping.wait()
     finally:
         handler.close()
-        shutdown(services)
+        shutdown(services, scheduler)
+
+
+def parse_instant(value: str) -> datetime:
+    """An ISO 8601 moment with a zone, e.g. 2026-12-07T14:00:00Z."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        fail(f"--at: expected an ISO time with a zone, e.g. 2026-12-07T14:00:00Z, got {value!r}")
+    if moment.tzinfo is None:
+        fail(f"--at: {value!r} has no time zone; add Z for UTC, e.g. 2026-12-07T14:00:00Z")
+    return moment.astimezone(UTC)
+
+
+@cli.command()
+def tick(
+    at: Annotated[
+        str | None,
+        typer.Option(help="Do the work due at this moment (ISO with zone); default: now."),
+    ] = None,
+) -> None:
+    """Send everything due now (or --at a moment) exactly once, then exit.
+
+    Safe to run from cron or by hand while `serve` runs: every message is claimed under a
+    unique key first. Work older than MISSED_GRACE_HOURS is recorded as missed, not sent.
+    """
+    moment = parse_instant(at) if at else None
+    with startup_errors():
+        settings = _settings()
+        settings.require("SLACK_BOT_TOKEN")
+        from bot.app import bootstrap
+
+        services = bootstrap(settings)
+        now = moment or services.clock()
+        report = services.deliverer.tick(now)
+        services.db.dispose()
+    typer.echo(f"tick at {now:%Y-%m-%dT%H:%M:%SZ}: {report.line()}")
 
 
 sandbox_cli = typer.Typer(help="Talk to a sandbox started with `circlebot serve --sandbox`.")

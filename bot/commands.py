@@ -9,10 +9,13 @@ correct form.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, time
 
-from bot.mrkdwn import unescape
-from storage.models import Role
+from bot import timeparse
+from bot.mrkdwn import escape, unescape
+from storage.models import Role, ScheduleKind
 
 MAX_CIRCLE_NAME = 80
 
@@ -58,6 +61,61 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand(
         "archive", "/circle archive", "/circle archive", "stop all activity (the data is kept)"
     ),
+    Subcommand(
+        "schedule",
+        "/circle schedule checkin|debrief|digest <day> <time> [every N weeks] [tz:<zone>]",
+        "/circle schedule checkin mon 09:00  ·  /circle schedule debrief fri 16:00 every 2 weeks",
+        "send check-ins, debriefs or the leaders' digest every week (or every N weeks)",
+    ),
+    Subcommand(
+        "schedules", "/circle schedules", "/circle schedules", "list the schedules and their ids"
+    ),
+    Subcommand(
+        "unschedule", "/circle unschedule <id>", "/circle unschedule 3", "remove a schedule"
+    ),
+    Subcommand(
+        "demoday",
+        "/circle demoday <YYYY-MM-DD> <time> <title> [remind:3d,2h]",
+        "/circle demoday 2026-12-10 15:00 Q4 demo day remind:3d,2h",
+        "plan a demo day; the channel is reminded before it (default 7d, 1d and 1h)",
+    ),
+    Subcommand("demodays", "/circle demodays", "/circle demodays", "list the upcoming demo days"),
+    Subcommand(
+        "demoday cancel",
+        "/circle demoday cancel <id>",
+        "/circle demoday cancel 2",
+        "cancel a demo day and tell the channel",
+    ),
+    Subcommand(
+        "pause",
+        "/circle pause [until <YYYY-MM-DD>]",
+        "/circle pause until 2026-12-31  ·  /circle pause",
+        "send nothing until that date (inclusive) or until `/circle resume`",
+    ),
+    Subcommand("resume", "/circle resume", "/circle resume", "end a pause"),
+    Subcommand(
+        "skip", "/circle skip <YYYY-MM-DD>", "/circle skip 2026-12-24", "send nothing on one date"
+    ),
+    Subcommand(
+        "away",
+        "/circle away until <YYYY-MM-DD>",
+        "/circle away until 2027-01-05",
+        "get nothing yourself up to that date (inclusive)",
+    ),
+    Subcommand("back", "/circle back", "/circle back", "end your away time early"),
+    Subcommand(
+        "set",
+        "/circle set nudge <duration>|off",
+        "/circle set nudge 12h  ·  /circle set nudge off",
+        "when to nudge people who haven't answered a check-in (default 24h)",
+    ),
+    Subcommand(
+        "checkin now", "/circle checkin now", "/circle checkin now", "send a check-in right away"
+    ),
+    Subcommand(
+        "debrief now", "/circle debrief now", "/circle debrief now", "send a debrief right away"
+    ),
+    Subcommand("status", "/circle status", "/circle status", "see what was delivered this week"),
 )
 SUBCOMMANDS_BY_NAME = {sub.name: sub for sub in SUBCOMMANDS}
 
@@ -166,7 +224,124 @@ class Archive:
     pass
 
 
-Command = Help | Create | Add | Remove | Members | Rename | Archive
+# --- rhythm: schedules, demo days, pauses (run by bot/rhythm_commands.py) -------------------
+
+
+@dataclass(frozen=True)
+class NewSchedule:
+    """`schedule <kind> <day> <time> …`; its anchor is set when it runs (today, caller's zone)."""
+
+    kind: ScheduleKind
+    weekday: int  # 0 = Monday
+    at: time
+    interval_weeks: int
+    pinned_tz: str | None  # None: each recipient's own zone
+
+
+@dataclass(frozen=True)
+class ListSchedules:
+    pass
+
+
+@dataclass(frozen=True)
+class Unschedule:
+    schedule_id: int
+
+
+@dataclass(frozen=True)
+class NewDemoDay:
+    """`demoday <date> <time> <title> [remind:…]`: read by timeparse.parse_demoday when it runs,
+    because the moment depends on the caller's zone and on now."""
+
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ListDemoDays:
+    pass
+
+
+@dataclass(frozen=True)
+class CancelDemoDay:
+    demo_day_id: int
+
+
+@dataclass(frozen=True)
+class Pause:
+    until: date | None  # the last paused local date, inclusive; None: until `/circle resume`
+
+
+@dataclass(frozen=True)
+class Resume:
+    pass
+
+
+@dataclass(frozen=True)
+class Skip:
+    day: date
+
+
+@dataclass(frozen=True)
+class Away:
+    until: date  # inclusive
+
+
+@dataclass(frozen=True)
+class Back:
+    pass
+
+
+@dataclass(frozen=True)
+class SetNudge:
+    minutes: int | None  # None: nudges off
+
+
+@dataclass(frozen=True)
+class SendNow:
+    """`checkin now` / `debrief now` (run by bot.delivery_commands)."""
+
+    kind: ScheduleKind
+
+
+@dataclass(frozen=True)
+class Status:
+    """`status` (run by bot.delivery_commands)."""
+
+
+RhythmCommand = (
+    NewSchedule
+    | ListSchedules
+    | Unschedule
+    | NewDemoDay
+    | ListDemoDays
+    | CancelDemoDay
+    | Pause
+    | Resume
+    | Skip
+    | Away
+    | Back
+    | SetNudge
+)
+DeliveryCommand = SendNow | Status
+RHYTHM_COMMANDS = (
+    NewSchedule,
+    ListSchedules,
+    Unschedule,
+    NewDemoDay,
+    ListDemoDays,
+    CancelDemoDay,
+    Pause,
+    Resume,
+    Skip,
+    Away,
+    Back,
+    SetNudge,
+)
+DELIVERY_COMMANDS = (SendNow, Status)
+
+Command = (
+    Help | Create | Add | Remove | Members | Rename | Archive | RhythmCommand | DeliveryCommand
+)
 
 
 def parse(text: str) -> Command:
@@ -193,6 +368,8 @@ def parse(text: str) -> Command:
     if name == "archive":
         _no_arguments(rest, "archive")
         return Archive()
+    if name in _RHYTHM_PARSERS:
+        return _RHYTHM_PARSERS[name](rest)
     return Help(unknown=head.text)
 
 
@@ -266,3 +443,207 @@ def _parse_people(tokens: list[Token], sub: str) -> tuple[UserMention, ...]:
         else:
             raise CommandError(f"“{token.text}” is not a mention of a person. {usage_hint(sub)}")
     return tuple(people.values())
+
+
+# --- rhythm parsers ----------------------------------------------------------------------------
+
+# parse_schedule_spec anchors the series at `today`; parsing is pure, so any date does here and
+# the real anchor (today in the caller's zone) is set when the command runs.
+_ANY_DAY = date(2026, 1, 5)
+
+
+def _words(tokens: list[Token], sub: str) -> list[str]:
+    """The tokens as plain words; a mention, channel or link has no place in these commands."""
+    for token in tokens:
+        if not isinstance(token, Word):
+            raise CommandError(
+                f"{escape(_display(token))} has no place in `/circle {sub}`. {usage_hint(sub)}"
+            )
+    return [token.text for token in tokens if isinstance(token, Word)]
+
+
+def _parse_error(error: timeparse.ParseError, sub: str | None = None) -> CommandError:
+    """A parser's message (it may quote what was typed, so it is escaped), plus the form."""
+    message = escape(str(error))
+    return CommandError(message if sub is None else f"{message} {usage_hint(sub)}")
+
+
+_KIND_WORDS = {
+    "checkin": ScheduleKind.CHECKIN,
+    "check-in": ScheduleKind.CHECKIN,
+    "checkins": ScheduleKind.CHECKIN,
+    "debrief": ScheduleKind.DEBRIEF,
+    "debriefs": ScheduleKind.DEBRIEF,
+    "digest": ScheduleKind.DIGEST,
+}
+
+
+def _parse_schedule(tokens: list[Token]) -> NewSchedule:
+    words = _words(tokens, "schedule")
+    if not words:
+        raise CommandError(
+            "Say what to schedule (checkin, debrief or digest), the day and the time. "
+            + usage_hint("schedule")
+        )
+    kind_word = words[0].lower()
+    if kind_word in ("pairing", "pair", "pairs"):
+        raise CommandError(
+            "Pairing schedules come with `/circle pair`, which isn't here yet. For now you can "
+            "schedule checkin, debrief or digest, e.g. `/circle schedule checkin mon 09:00`."
+        )
+    if kind_word not in _KIND_WORDS:
+        raise CommandError(
+            f"“{escape(words[0])}” is not something I can schedule. Use checkin, debrief or "
+            f"digest, e.g. `/circle schedule checkin mon 09:00`."
+        )
+    try:
+        spec = timeparse.parse_schedule_spec(words[1:], today=_ANY_DAY)
+    except timeparse.ParseError as error:
+        raise _parse_error(error) from None
+    return NewSchedule(
+        kind=_KIND_WORDS[kind_word],
+        weekday=spec.recurrence.weekday,
+        at=spec.recurrence.at,
+        interval_weeks=spec.recurrence.interval_weeks,
+        pinned_tz=spec.pinned_tz.key if spec.pinned_tz else None,
+    )
+
+
+def _parse_id(tokens: list[Token], sub: str, what: str, lister: str) -> int:
+    words = _words(tokens, sub)
+    if not words:
+        raise CommandError(f"Give the {what} id from `{lister}`. {usage_hint(sub)}")
+    if len(words) > 1:
+        raise CommandError(f"Give one {what} id at a time. {usage_hint(sub)}")
+    text = words[0].removeprefix("#")
+    if not re.fullmatch(r"[0-9]{1,9}", text):
+        raise CommandError(
+            f"“{escape(words[0])}” is not a {what} id: ids are the numbers `{lister}` shows. "
+            + usage_hint(sub)
+        )
+    return int(text)
+
+
+def _parse_demoday(tokens: list[Token]) -> NewDemoDay | CancelDemoDay:
+    if tokens and isinstance(tokens[0], Word) and tokens[0].text.lower() == "cancel":
+        return CancelDemoDay(
+            _parse_id(tokens[1:], "demoday cancel", "demo day", "/circle demodays")
+        )
+    if not tokens:
+        raise CommandError(
+            "Give the date, the time and a title. "
+            + usage_hint("demoday")
+            + " To cancel one: `/circle demoday cancel <id>`."
+        )
+    return NewDemoDay(tuple(_display(token) for token in tokens))
+
+
+def _parse_day(words: list[str], sub: str) -> date:
+    try:
+        return timeparse.parse_date(words[0])
+    except timeparse.ParseError as error:
+        raise _parse_error(error, sub) from None
+
+
+def _parse_until(tokens: list[Token], sub: str, *, required: bool) -> date | None:
+    words = _words(tokens, sub)
+    if words and words[0].lower() == "until":
+        words = words[1:]
+        if not words:
+            raise CommandError(f"The date after `until` is missing. {usage_hint(sub)}")
+    if not words:
+        if required:
+            raise CommandError(f"Say until when. {usage_hint(sub)}")
+        return None
+    if len(words) > 1:
+        raise CommandError(f"I didn't understand “{escape(' '.join(words))}”. {usage_hint(sub)}")
+    return _parse_day(words, sub)
+
+
+def _parse_pause(tokens: list[Token]) -> Pause:
+    return Pause(_parse_until(tokens, "pause", required=False))
+
+
+def _parse_away(tokens: list[Token]) -> Away:
+    if any(isinstance(token, UserMention) for token in tokens):
+        raise CommandError(
+            "`/circle away` is for yourself: each person marks themself away. " + usage_hint("away")
+        )
+    until = _parse_until(tokens, "away", required=True)
+    assert until is not None
+    return Away(until)
+
+
+def _parse_skip(tokens: list[Token]) -> Skip:
+    words = _words(tokens, "skip")
+    if not words:
+        raise CommandError(f"Say which date to skip. {usage_hint('skip')}")
+    if len(words) > 1:
+        raise CommandError(f"Skip one date at a time. {usage_hint('skip')}")
+    return Skip(_parse_day(words, "skip"))
+
+
+SETTINGS_HELP = "`/circle set nudge 12h` (1h to 7d after a check-in) or `/circle set nudge off`"
+
+
+def _parse_set(tokens: list[Token]) -> SetNudge:
+    words = _words(tokens, "set")
+    if not words:
+        raise CommandError(f"Say which setting to change. The settings are: {SETTINGS_HELP}.")
+    if words[0].lower() != "nudge":
+        raise CommandError(
+            f"There is no setting called “{escape(words[0])}”. The settings are: {SETTINGS_HELP}."
+        )
+    if len(words) > 2:
+        raise CommandError(
+            f"`/circle set nudge` takes one value (got “{escape(' '.join(words[1:]))}”). "
+            f"Use {SETTINGS_HELP}."
+        )
+    try:
+        value = timeparse.parse_nudge(words[1] if len(words) == 2 else "")
+    except timeparse.ParseError as error:
+        raise _parse_error(error) from None
+    return SetNudge(None if value is None else int(value.total_seconds()) // 60)
+
+
+def _parse_send_now(kind: ScheduleKind) -> Callable[[list[Token]], SendNow]:
+    sub = f"{kind.value} now"
+
+    def parse_it(tokens: list[Token]) -> SendNow:
+        words = _words(tokens, sub)
+        if [w.lower() for w in words] != ["now"]:
+            raise CommandError(
+                f"To send a {kind.value} right away use `/circle {sub}`; to send them every "
+                f"week use `/circle schedule {kind.value} mon 09:00`."
+            )
+        return SendNow(kind)
+
+    return parse_it
+
+
+def _no_arguments_then(sub: str, command: Command) -> Callable[[list[Token]], Command]:
+    def parse_it(tokens: list[Token]) -> Command:
+        _no_arguments(tokens, sub)
+        return command
+
+    return parse_it
+
+
+_RHYTHM_PARSERS: dict[str, Callable[[list[Token]], Command]] = {
+    "schedule": _parse_schedule,
+    "schedules": _no_arguments_then("schedules", ListSchedules()),
+    "unschedule": lambda tokens: Unschedule(
+        _parse_id(tokens, "unschedule", "schedule", "/circle schedules")
+    ),
+    "demoday": _parse_demoday,
+    "demodays": _no_arguments_then("demodays", ListDemoDays()),
+    "pause": _parse_pause,
+    "resume": _no_arguments_then("resume", Resume()),
+    "skip": _parse_skip,
+    "away": _parse_away,
+    "back": _no_arguments_then("back", Back()),
+    "set": _parse_set,
+    "checkin": _parse_send_now(ScheduleKind.CHECKIN),
+    "debrief": _parse_send_now(ScheduleKind.DEBRIEF),
+    "status": _no_arguments_then("status", Status()),
+}

@@ -32,6 +32,10 @@ EXPECTED: dict[str, str] = {
     "DATABASE_URL": "sqlite:///path.db or postgresql://user@host:5432/dbname",
     "PORT": "a whole number between 1 and 65535",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR",
+    "MISSED_GRACE_HOURS": "a number of hours between 0 and 168",
+    "DELIVERY_LEASE_SECONDS": "a whole number of seconds between 1 and 3600",
+    "SEND_CONCURRENCY": "a whole number between 1 and 100",
+    "TICK_SECONDS": "a whole number of seconds between 1 and 60",
 }
 
 
@@ -51,6 +55,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///circlebot.db"
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: LogLevel = "INFO"
+    # Delivery of scheduled messages (see bot/delivery.py).
+    missed_grace_hours: float = Field(default=6.0, ge=0, le=168)
+    delivery_lease_seconds: int = Field(default=120, ge=1, le=3600)
+    send_concurrency: int = Field(default=16, ge=1, le=100)
+    tick_seconds: int = Field(default=30, ge=1, le=60)
 
     @field_validator("log_level", mode="before")
     @classmethod

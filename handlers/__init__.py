@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import commands, home
+from handlers import checkin, commands, demoday, home
 from handlers.registry import Registered, Registrar
 
 
@@ -12,5 +12,7 @@ def register_all(app: App) -> Registered:
     registrar = Registrar(app)
     commands.register(registrar)
     home.register(registrar)
+    checkin.register(registrar)
+    demoday.register(registrar)
     app.error(commands.log_unhandled_error)
     return registrar.registered

@@ -21,6 +21,7 @@ from sqlmodel import Session
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+READ_ONLY_OPTION = "circlebot_read_only"
 
 
 class DatabaseUrlError(ValueError):
@@ -65,7 +66,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only sessions start deferred: in WAL mode readers never wait for the writer.
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(raw_url: str) -> Engine:
@@ -78,6 +81,7 @@ def make_engine(raw_url: str) -> Engine:
             url,
             connect_args={"timeout": 5, "check_same_thread": False},
             poolclass=StaticPool if in_memory else None,
+            **({} if in_memory else {"pool_size": 20, "max_overflow": 20}),
         )
         _configure_sqlite(engine)
         return engine
@@ -115,6 +119,18 @@ class Database:
             session.rollback()
             raise
         finally:
+            session.close()
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reading only: on SQLite it does not take the write lock."""
+        session = Session(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            session.rollback()
             session.close()
 
     def is_reachable(self) -> bool:

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bot.app import Services, bootstrap, build_app
+from bot.app import Services, bootstrap, build_app, start_scheduler
 from bot.sandbox.fake_slack import FakeSlack
 from bot.settings import ConfigError, LogLevel, Settings, load_settings
 from bot.web import WebServer, make_wsgi_app, stop_on_signals
@@ -206,6 +206,7 @@ def run_sandbox(*, port: int | None = None, interactive: bool | None = None) -> 
     if threading.current_thread() is threading.main_thread():
         stop_on_signals(stop, interrupt=interactive)
     web = server.start_in_thread()
+    scheduler = start_scheduler(services)
     print(_banner(sandbox, services), flush=True)
     try:
         if interactive:
@@ -216,7 +217,7 @@ def run_sandbox(*, port: int | None = None, interactive: bool | None = None) -> 
         STATE_FILE.unlink(missing_ok=True)
         from bot.cli import shutdown
 
-        shutdown(services)
+        shutdown(services, scheduler)
         fake.stop()
 
 

@@ -1,0 +1,495 @@
+"""Exactly-once delivery of scheduled messages.
+
+1. **Register**: every due message becomes a `delivery` row under its unique key
+   (`INSERT … ON CONFLICT DO NOTHING`). Work older than the grace window is registered as
+   `missed` and never sent: nobody gets a 9 a.m. check-in at 3 a.m. after an outage.
+2. **Claim**: immediately before Slack is called, one conditional UPDATE moves the row from
+   `pending` to `sending` with a lease. Only the process whose UPDATE matched sends; two
+   schedulers, two ticks or a retried job find the row taken.
+3. **Record**: after Slack answers, the row becomes `sent` (with channel and ts), `failed`
+   (permanent error, not retried) or `pending` again (transient error, retried next tick).
+
+The crash window (killed after Slack answered, before `sent` was committed) is resolved
+towards **at-least-once**: a `sending` row whose lease has expired is claimed again and
+re-sent. So nobody loses a message; a duplicate is possible only for the sends that were in
+flight at the crash (at most `concurrency` of them). Leases use the wall clock, not the
+logical `now` a tick may be given for a backfill.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import ColumnElement, and_, bindparam, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from bot.due import DueMessage, due_messages
+from storage.db import Database
+from storage.models import Circle, Delivery, DeliveryStatus, DemoDay, DemoSignup
+
+logger = logging.getLogger(__name__)
+
+# Slack errors that will not change by trying again: mark failed, do not retry.
+PERMANENT_ERRORS = frozenset(
+    {
+        "user_not_found",
+        "account_inactive",
+        "user_disabled",
+        "cannot_dm_bot",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_blocks",
+        "msg_too_long",
+        "no_text",
+        "restricted_action",
+        "missing_scope",
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+    }
+)
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    grace: timedelta = timedelta(hours=6)  # later than this after its time: missed, not sent
+    lookback: timedelta = timedelta(days=7)  # how far back a tick looks for unregistered work
+    lease: timedelta = timedelta(minutes=2)  # how long a claim protects a send in progress
+    concurrency: int = 16  # sends in flight at once (Slack's rate limit is the real bound)
+    max_attempts: int = 5  # transient failures before a delivery is marked failed
+
+
+@dataclass
+class TickReport:
+    registered: int = 0
+    missed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    taken: int = 0  # claimed by someone else first
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def count(self, status: str, error: str | None) -> None:
+        if status == "sent":
+            self.sent += 1
+        elif status == "failed":
+            self.failed += 1
+        elif status == "retrying":
+            self.retrying += 1
+        elif status == "taken":
+            self.taken += 1
+        if error:
+            self.errors[error] = self.errors.get(error, 0) + 1
+
+    def line(self) -> str:
+        parts = [
+            f"registered {self.registered}",
+            f"missed {self.missed}",
+            f"sent {self.sent}",
+            f"failed {self.failed}",
+            f"retrying {self.retrying}",
+        ]
+        if self.errors:
+            parts.append("errors " + ", ".join(f"{k} x{v}" for k, v in sorted(self.errors.items())))
+        return "; ".join(parts)
+
+
+MessageBuilder = Callable[[Session, Delivery], dict[str, Any] | None]
+
+
+class Deliverer:
+    def __init__(
+        self,
+        db: Database,
+        client: WebClient,
+        *,
+        config: DeliveryConfig | None = None,
+        clock: Callable[[], datetime] = wall_clock,
+        build_message: MessageBuilder | None = None,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.config = config or DeliveryConfig()
+        self.clock = clock  # wall clock for leases
+        self.build_message = build_message or default_message
+
+    # --- the whole tick ---------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> TickReport:
+        """Do all work due at `now`, once. Safe to run concurrently and repeatedly."""
+        report = TickReport()
+        self.register(self.due(now), now=now, report=report)
+        self.send_pending(now=now, report=report)
+        return report
+
+    def due(self, now: datetime) -> list[DueMessage]:
+        with self.db.read_session() as session:
+            return due_messages(session, now=now, since=now - self.config.lookback)
+
+    # --- 1. register ------------------------------------------------------------------------
+
+    def register(
+        self, due: Iterable[DueMessage], *, now: datetime, report: TickReport | None = None
+    ) -> list[int]:
+        """Insert rows for due messages not registered yet; return the ids of new pending rows."""
+        due = list(due)
+        if not due:
+            return []
+        report = report if report is not None else TickReport()
+        with self.db.session() as session:
+            known = _existing_keys(session, [d.key for d in due])
+            fresh = [d for d in due if d.key not in known]
+            if not fresh:
+                return []
+            rows = []
+            for item in fresh:
+                missed = item.due_at < now - self.config.grace
+                rows.append(
+                    {
+                        "team_id": item.team_id,
+                        "circle_id": item.circle_id,
+                        "key": item.key,
+                        "kind": item.kind,
+                        "recipient": item.recipient,
+                        "ref_id": item.ref_id,
+                        "parent_id": item.parent_id,
+                        "local_date": item.local_date,
+                        "due_at": item.due_at,
+                        "status": DeliveryStatus.MISSED if missed else DeliveryStatus.PENDING,
+                        "attempts": 0,
+                        "created_at": now,
+                        "error": "later than the grace window" if missed else None,
+                    }
+                )
+            insert = pg_insert if self.db.url.get_backend_name() == "postgresql" else sqlite_insert
+            statement = (
+                insert(Delivery)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(col(Delivery.id), col(Delivery.status))
+            )
+            inserted = session.execute(statement).all()
+        pending = [row_id for row_id, status in inserted if status == DeliveryStatus.PENDING]
+        report.registered += len(inserted)
+        report.missed += len(inserted) - len(pending)
+        return pending
+
+    # --- 2 + 3. claim, send, record -----------------------------------------------------------
+
+    def sendable_ids(self, limit: int = 5000) -> list[int]:
+        wall_now = self.clock()
+        with self.db.read_session() as session:
+            ids = session.exec(
+                select(col(Delivery.id))
+                .where(_claimable(wall_now))
+                .order_by(col(Delivery.due_at), col(Delivery.id))
+                .limit(limit)
+            ).all()
+        return [i for i in ids if i is not None]
+
+    def send_pending(self, *, now: datetime, report: TickReport | None = None) -> TickReport:
+        return self.send(self.sendable_ids(), now=now, report=report)
+
+    def send(
+        self, ids: list[int], *, now: datetime, report: TickReport | None = None
+    ) -> TickReport:
+        """Send the given deliveries concurrently, claiming them a few at a time just before."""
+        report = report if report is not None else TickReport()
+        if not ids:
+            return report
+        workers = max(1, min(self.config.concurrency, len(ids)))
+        with (
+            _GroupWriter(self.db, self.clock, self.config.lease) as writer,
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool,
+        ):
+            feed = _ClaimedFeed(ids, writer, chunk=workers)
+
+            def work() -> list[tuple[str, str | None]]:
+                outcomes = []
+                while (delivery_id := feed.next()) is not None:
+                    outcomes.append(self._deliver_claimed(delivery_id, now, writer))
+                return outcomes
+
+            for future in [pool.submit(work) for _ in range(workers)]:
+                for status, error in future.result():
+                    report.count(status, error)
+            report.taken += feed.taken
+        return report
+
+    def claim(self, delivery_id: int) -> bool:
+        """Claim one delivery on its own (tests use this to play a sender that then dies)."""
+        with _GroupWriter(self.db, self.clock, self.config.lease) as writer:
+            return delivery_id in writer.claim([delivery_id])
+
+    def _deliver_claimed(
+        self, delivery_id: int, now: datetime, writer: _GroupWriter
+    ) -> tuple[str, str | None]:
+        try:
+            with self.db.read_session() as session:
+                delivery = session.get(Delivery, delivery_id)
+                assert delivery is not None
+                message = self.build_message(session, delivery)
+                recipient, attempts = delivery.recipient, delivery.attempts
+        except Exception:
+            logger.exception("delivery %s: could not build its message", delivery_id)
+            return self._failed_send(
+                writer, delivery_id, "internal_error", attempts=self.config.max_attempts
+            )
+        if message is None:  # nothing to say any more (circle archived, demo day cancelled)
+            writer.record(delivery_id, DeliveryStatus.MISSED, error="no longer relevant")
+            return "missed", None
+        try:
+            response = self.client.chat_postMessage(channel=recipient, **message)
+        except SlackApiError as exc:
+            return self._failed_send(writer, delivery_id, slack_error_code(exc), attempts=attempts)
+        except (SlackClientError, OSError) as exc:
+            logger.warning("delivery %s: Slack unreachable: %s", delivery_id, exc)
+            return self._failed_send(writer, delivery_id, "connection_error", attempts=attempts)
+        writer.record(
+            delivery_id,
+            DeliveryStatus.SENT,
+            sent_at=now,
+            channel_id=response.get("channel"),
+            message_ts=response.get("ts"),
+        )
+        return "sent", None
+
+    def _failed_send(
+        self, writer: _GroupWriter, delivery_id: int, error: str, *, attempts: int
+    ) -> tuple[str, str]:
+        if error in PERMANENT_ERRORS:
+            logger.info("delivery %s failed permanently: %s", delivery_id, error)
+            writer.record(delivery_id, DeliveryStatus.FAILED, error=error)
+            return "failed", error
+        if attempts >= self.config.max_attempts:
+            logger.warning(
+                "delivery %s gave up after %s attempts: %s", delivery_id, attempts, error
+            )
+            writer.record(delivery_id, DeliveryStatus.FAILED, error=f"gave up: {error}"[:64])
+            return "failed", error
+        writer.record(delivery_id, DeliveryStatus.PENDING, error=error)  # the next tick retries
+        return "retrying", error
+
+
+class _ClaimedFeed:
+    """Hands claimed delivery ids to senders, claiming the next few whenever it runs dry.
+
+    Claiming a handful at once saves write transactions; a claimed id waits only while the
+    ones before it are sent, well within its lease.
+    """
+
+    def __init__(self, ids: list[int], writer: _GroupWriter, *, chunk: int) -> None:
+        self._todo = list(reversed(ids))
+        self._ready: list[int] = []
+        self._writer = writer
+        self._chunk = chunk
+        self._lock = threading.Lock()
+        self.taken = 0  # claimed by someone else first
+
+    def next(self) -> int | None:
+        with self._lock:
+            while not self._ready and self._todo:
+                batch = [self._todo.pop() for _ in range(min(self._chunk, len(self._todo)))]
+                won = self._writer.claim(batch)
+                self._ready = [i for i in reversed(batch) if i in won]
+                self.taken += len(batch) - len(self._ready)
+            return self._ready.pop() if self._ready else None
+
+
+@dataclass
+class _Op:
+    kind: str  # "claim" or "record"
+    ids: list[int]
+    values: dict[str, Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    claimed: set[int] = field(default_factory=set)
+    error: BaseException | None = None
+
+
+class _GroupWriter:
+    """One thread writes claims and outcomes for all senders, committing them together.
+
+    Many senders each opening a write transaction would queue on SQLite's single writer lock
+    (and sleep in its busy handler); here whatever is queued goes into one transaction. A
+    sender waits until its own write is committed before it goes on, so at most one message
+    per sender is ever sent-but-unrecorded: the bound on duplicates after a crash.
+    """
+
+    def __init__(self, db: Database, clock: Callable[[], datetime], lease: timedelta) -> None:
+        self.db, self.clock, self.lease = db, clock, lease
+        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="delivery-writer", daemon=True)
+
+    def __enter__(self) -> _GroupWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def claim(self, ids: list[int]) -> set[int]:
+        """Claim these deliveries; returns the ids this process won."""
+        return self._submit(_Op("claim", ids, {})).claimed
+
+    def record(self, delivery_id: int, status: DeliveryStatus, **values: Any) -> None:
+        self._submit(
+            _Op("record", [delivery_id], {"status": status, "lease_until": None, **values})
+        )
+
+    def _submit(self, op: _Op) -> _Op:
+        self._queue.put(op)
+        op.done.wait()
+        if op.error is not None:
+            raise op.error
+        return op
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while True:  # take whatever else is already waiting
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._write(batch)
+
+    def _write(self, batch: list[_Op]) -> None:
+        table = Delivery.__table__  # type: ignore[attr-defined]  # Core: the fan-out's hot path
+        try:
+            with self.db.engine.begin() as connection:
+                claims = [op for op in batch if op.kind == "claim"]
+                if claims:
+                    wall_now = self.clock()
+                    won = set(
+                        connection.execute(
+                            update(table)
+                            .where(
+                                table.c.id.in_([i for op in claims for i in op.ids]),
+                                _claimable(wall_now),
+                            )
+                            .values(
+                                status=DeliveryStatus.SENDING,
+                                lease_until=wall_now + self.lease,
+                                attempts=table.c.attempts + 1,
+                            )
+                            .returning(table.c.id)
+                        ).scalars()
+                    )
+                    for op in claims:
+                        op.claimed = won.intersection(op.ids)
+                records = [op for op in batch if op.kind == "record"]
+                if records:
+                    connection.execute(
+                        update(table)
+                        .where(table.c.id == bindparam("row_id"))
+                        .values({name: bindparam(name) for name in RECORDED}),
+                        [
+                            {"row_id": op.ids[0], **dict.fromkeys(RECORDED), **op.values}
+                            for op in records
+                        ],
+                    )
+        except BaseException as exc:  # tell every waiting sender; never leave one hanging
+            logger.exception("writing %d delivery updates failed", len(batch))
+            for op in batch:
+                op.error = exc
+        finally:
+            for op in batch:
+                op.done.set()
+
+
+# The columns an outcome sets; those a given outcome does not name become NULL.
+RECORDED = ("status", "lease_until", "error", "sent_at", "channel_id", "message_ts")
+
+
+def slack_error_code(exc: SlackApiError) -> str:
+    """Slack's error code, or `http_<status>` when the answer was not Slack JSON (5xx pages)."""
+    status = exc.response.status_code
+    error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+    if status >= 500 or not error or " " in str(error):
+        return f"http_{status}"
+    return str(error)[:64]
+
+
+def _claimable(wall_now: datetime) -> ColumnElement[bool]:
+    """Pending, or being sent by someone whose lease ran out (a crashed sender)."""
+    return or_(
+        col(Delivery.status) == DeliveryStatus.PENDING,
+        and_(
+            col(Delivery.status) == DeliveryStatus.SENDING,
+            col(Delivery.lease_until) < wall_now,
+        ),
+    )
+
+
+def _existing_keys(session: Session, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found.update(session.exec(select(Delivery.key).where(col(Delivery.key).in_(chunk))).all())
+    return found
+
+
+def default_message(session: Session, delivery: Delivery) -> dict[str, Any] | None:
+    """The message for a delivery, or None when it should no longer be sent."""
+    from bot import messages
+
+    circle = session.get(Circle, delivery.circle_id)
+    if circle is None or circle.is_archived:
+        return None
+    if delivery.kind in ("checkin", "debrief"):
+        return messages.checkin_message(
+            kind=delivery.kind,
+            circle_name=circle.name,
+            questions=messages.questions_preview(delivery.kind),
+            delivery_id=delivery.id or 0,
+        )
+    if delivery.kind == "nudge":
+        parent = session.get(Delivery, delivery.parent_id)
+        if parent is None or parent.answered_at or parent.skipped_at:
+            return None  # answered or skipped meanwhile: no nudge
+        return messages.nudge_message(
+            kind=parent.kind, circle_name=circle.name, delivery_id=parent.id or 0
+        )
+    if delivery.kind == "demoday_reminder":
+        demo_day = session.get(DemoDay, delivery.ref_id)
+        if demo_day is None or demo_day.cancelled_at is not None:
+            return None
+        signups = session.exec(
+            select(DemoSignup)
+            .where(DemoSignup.demo_day_id == demo_day.id)
+            .order_by(col(DemoSignup.created_at))
+        ).all()
+        return messages.demoday_reminder_message(
+            circle_name=circle.name,
+            demo_day_id=demo_day.id or 0,
+            title=demo_day.title,
+            starts_at=demo_day.starts_at,
+            signups=[(s.user_id, s.title) for s in signups],
+            now=delivery.due_at,
+        )
+    raise ValueError(f"unknown delivery kind {delivery.kind!r}")

@@ -1,0 +1,334 @@
+"""Signing up to demo: the `demoday_signup` button and the `demoday_signup_modal` modal.
+
+The button acks at once, checks the demo day (exists in this workspace, not cancelled, not
+started, the person is an active member of its circle) with one quick read, then opens the
+modal with the action's trigger_id while it is still fresh. The submission checks everything
+again on the server (private_metadata comes back from the client and may be tampered with),
+then saves one sign-up per person and demo day: resubmitting updates it, and a repeated or
+concurrent submission never makes a second row. The person gets a short DM after the modal
+has closed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_bolt import Ack, BoltContext, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, select
+
+from bot import circles, mrkdwn
+from bot.circles import Refusal
+from bot.messages import (
+    ACTION_DEMODAY_SIGNUP,
+    SIGNUP_CALLBACK_ID,
+    SIGNUP_TITLE_ACTION,
+    SIGNUP_TITLE_BLOCK,
+    SIGNUP_TITLE_MAX,
+    SIGNUP_TRIED_ACTION,
+    SIGNUP_TRIED_BLOCK,
+    SIGNUP_TRIED_MAX,
+    demoday_signup_confirmation,
+    demoday_signup_modal,
+)
+from handlers.registry import Registrar
+from storage.models import Circle, DemoDay, DemoSignup
+
+logger = logging.getLogger(__name__)
+
+TRY_AGAIN = (
+    "I couldn't save your sign-up just now; nothing was saved. Please try again in a minute."
+)
+TRY_AGAIN_BUTTON = "I couldn't open the sign-up form just now. Please press the button again."
+NEED_TITLE = "Give your demo a title."
+TOO_LONG = "Keep this to {limit} characters or fewer."
+
+
+class SignupRefused(Exception):
+    """Sign-ups are not open to this person. `text` is mrkdwn for a message, `plain` is for a
+    modal's error (plain text)."""
+
+    def __init__(self, text: str, plain: str) -> None:
+        super().__init__(text)
+        self.text = text
+        self.plain = plain
+
+
+NOT_FOUND_TEXT = "I couldn't find this demo day, so there is nothing to sign up to."
+NOT_FOUND_PLAIN = "I couldn't find this demo day, so nothing was saved."
+
+
+@dataclass(frozen=True)
+class SignupTarget:
+    demo_day: DemoDay
+    circle: Circle
+    existing: DemoSignup | None
+
+
+def signup_target(
+    session: Session,
+    *,
+    team_id: str,
+    user_id: str,
+    demo_day_id: int,
+    now: datetime,
+    lock: bool = False,
+) -> SignupTarget:
+    """The demo day `user_id` may sign up to, or SignupRefused saying why not.
+
+    `lock` takes a shared row lock on the demo day (PostgreSQL) so that it cannot be cancelled
+    between this check and the write in the same transaction.
+    """
+    demo_day = session.get(DemoDay, demo_day_id, with_for_update={"read": True} if lock else None)
+    if demo_day is None or demo_day.team_id != team_id:
+        raise SignupRefused(NOT_FOUND_TEXT, NOT_FOUND_PLAIN)
+    circle = session.get(Circle, demo_day.circle_id)
+    if circle is None or circle.team_id != team_id:
+        raise SignupRefused(NOT_FOUND_TEXT, NOT_FOUND_PLAIN)
+    title = mrkdwn.escape(demo_day.title)
+    if demo_day.cancelled_at is not None:
+        raise SignupRefused(
+            f"*{title}* was cancelled, so sign-ups are closed.",
+            "This demo day was cancelled, so sign-ups are closed.",
+        )
+    if demo_day.starts_at <= now:
+        raise SignupRefused(
+            f"*{title}* has already started, so sign-ups are closed.",
+            "This demo day has already started, so sign-ups are closed.",
+        )
+    if circle.is_archived:
+        raise SignupRefused(
+            f"*{mrkdwn.escape(circle.name)}* is archived, so sign-ups are closed.",
+            "This circle is archived, so sign-ups are closed.",
+        )
+    try:
+        circles.require_member(session, circle, user_id, "sign up to demo")
+    except Refusal as refusal:
+        raise SignupRefused(
+            str(refusal), "Only members of this circle can sign up to demo."
+        ) from None
+    return SignupTarget(demo_day, circle, _signup_of(session, demo_day_id, user_id))
+
+
+def _signup_of(session: Session, demo_day_id: int, user_id: str) -> DemoSignup | None:
+    return session.exec(
+        select(DemoSignup).where(
+            DemoSignup.demo_day_id == demo_day_id, DemoSignup.user_id == user_id
+        )
+    ).first()
+
+
+def save_signup(
+    session: Session,
+    target: SignupTarget,
+    *,
+    user_id: str,
+    title: str,
+    what_tried: str,
+    now: datetime,
+) -> str:
+    """Insert or update the person's sign-up; "created", "updated" or "unchanged".
+
+    Two submissions racing each other both see no row; the unique constraint lets one insert
+    win and the other (inside a savepoint) falls back to updating that row.
+    """
+    demo_day_id = target.demo_day.id
+    assert demo_day_id is not None
+    existing = target.existing
+    if existing is None:
+        try:
+            with session.begin_nested():
+                session.add(
+                    DemoSignup(
+                        team_id=target.demo_day.team_id,
+                        demo_day_id=demo_day_id,
+                        user_id=user_id,
+                        title=title,
+                        what_tried=what_tried,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            return "created"
+        except IntegrityError:
+            existing = _signup_of(session, demo_day_id, user_id)
+            if existing is None:
+                raise
+    if (existing.title, existing.what_tried) == (title, what_tried):
+        return "unchanged"
+    existing.title, existing.what_tried, existing.updated_at = title, what_tried, now
+    session.add(existing)
+    return "updated"
+
+
+# --------------------------------------------------------------------------- the button
+
+
+def demoday_signup(
+    ack: Ack,
+    body: dict[str, Any],
+    client: WebClient,
+    respond: Respond,
+    context: BoltContext,
+) -> None:
+    ack()
+    services = context["services"]
+    user_id = body.get("user", {}).get("id", "")
+    team_id = context.team_id or body.get("team", {}).get("id", "")
+    channel_id = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get(
+        "id"
+    )
+    raw_value = ((body.get("actions") or [{}])[0]).get("value") or ""
+    try:
+        demo_day_id = int(raw_value)
+    except ValueError:
+        logger.warning("demoday_signup from %s with a bad value %r", user_id, raw_value[:40])
+        _tell(respond, client, channel_id, user_id, NOT_FOUND_TEXT)
+        return
+    try:
+        with services.db.session() as session:
+            target = signup_target(
+                session,
+                team_id=team_id,
+                user_id=user_id,
+                demo_day_id=demo_day_id,
+                now=services.clock(),
+            )
+            existing = target.existing
+            view = demoday_signup_modal(
+                demo_day_id=demo_day_id,
+                circle_name=target.circle.name,
+                title=target.demo_day.title,
+                starts_at=target.demo_day.starts_at,
+                demo_title=existing.title if existing else "",
+                what_tried=existing.what_tried if existing else "",
+            )
+    except SignupRefused as refused:
+        logger.info("demoday_signup by %s on demo day %s refused: %s", user_id, raw_value, refused)
+        _tell(respond, client, channel_id, user_id, refused.text)
+        return
+    except SQLAlchemyError:
+        logger.exception("demoday_signup could not read demo day %s", raw_value)
+        _tell(respond, client, channel_id, user_id, TRY_AGAIN_BUTTON)
+        return
+    try:
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+    except SlackApiError as exc:
+        logger.warning(
+            "views.open for demo day %s failed: %s", raw_value, exc.response.get("error")
+        )
+        _tell(respond, client, channel_id, user_id, TRY_AGAIN_BUTTON)
+
+
+# --------------------------------------------------------------------------- the modal
+
+
+def demoday_signup_submitted(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    services = context["services"]
+    user_id = body.get("user", {}).get("id", "")
+    team_id = context.team_id or body.get("team", {}).get("id", "")
+    values = (view.get("state") or {}).get("values") or {}
+    title = _one_line(_input(values, SIGNUP_TITLE_BLOCK, SIGNUP_TITLE_ACTION))
+    what_tried = _one_line(_input(values, SIGNUP_TRIED_BLOCK, SIGNUP_TRIED_ACTION))
+    errors: dict[str, str] = {}
+    if not title:
+        errors[SIGNUP_TITLE_BLOCK] = NEED_TITLE
+    elif len(title) > SIGNUP_TITLE_MAX:
+        errors[SIGNUP_TITLE_BLOCK] = TOO_LONG.format(limit=SIGNUP_TITLE_MAX)
+    if len(what_tried) > SIGNUP_TRIED_MAX:
+        errors[SIGNUP_TRIED_BLOCK] = TOO_LONG.format(limit=SIGNUP_TRIED_MAX)
+    demo_day_id = _demo_day_id(view.get("private_metadata"))
+    if demo_day_id is None:
+        logger.warning("demoday_signup_modal from %s with bad private_metadata", user_id)
+        ack(response_action="errors", errors={SIGNUP_TITLE_BLOCK: NOT_FOUND_PLAIN})
+        return
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    try:
+        with services.db.session() as session:
+            now = services.clock()
+            target = signup_target(
+                session,
+                team_id=team_id,
+                user_id=user_id,
+                demo_day_id=demo_day_id,
+                now=now,
+                lock=True,
+            )
+            change = save_signup(
+                session, target, user_id=user_id, title=title, what_tried=what_tried, now=now
+            )
+    except SignupRefused as refused:
+        logger.warning(
+            "demoday_signup_modal by %s for demo day %s refused: %s", user_id, demo_day_id, refused
+        )
+        ack(response_action="errors", errors={SIGNUP_TITLE_BLOCK: refused.plain})
+        return
+    except SQLAlchemyError:
+        logger.exception("saving the sign-up of %s to demo day %s failed", user_id, demo_day_id)
+        ack(response_action="errors", errors={SIGNUP_TITLE_BLOCK: TRY_AGAIN})
+        return
+    ack()  # closes the modal
+    if change == "unchanged":  # a repeated submission: the DM was sent the first time
+        return
+    confirmation = demoday_signup_confirmation(
+        circle_name=target.circle.name,
+        title=target.demo_day.title,
+        starts_at=target.demo_day.starts_at,
+        demo_title=title,
+        updated=change == "updated",
+    )
+    try:
+        client.chat_postMessage(channel=user_id, **confirmation)
+    except SlackApiError as exc:
+        logger.warning(
+            "could not confirm the sign-up of %s by DM: %s", user_id, exc.response.get("error")
+        )
+
+
+def _input(values: dict[str, Any], block_id: str, action_id: str) -> str:
+    value = (values.get(block_id) or {}).get(action_id) or {}
+    text = value.get("value") if isinstance(value, dict) else None
+    return text if isinstance(text, str) else ""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _demo_day_id(private_metadata: Any) -> int | None:
+    try:
+        data = json.loads(private_metadata or "")
+    except (TypeError, ValueError):
+        return None
+    value = data.get("demo_day_id") if isinstance(data, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
+def _tell(
+    respond: Respond, client: WebClient, channel_id: str | None, user_id: str, text: str
+) -> None:
+    """An ephemeral answer to the person who clicked (response_url, else chat.postEphemeral)."""
+    try:
+        if respond.response_url:
+            respond(text=text, response_type="ephemeral", replace_original=False)
+        elif channel_id:
+            client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+    except Exception:
+        logger.warning("could not answer %s after demoday_signup", user_id, exc_info=True)
+
+
+def register(registrar: Registrar) -> None:
+    registrar.action(ACTION_DEMODAY_SIGNUP, demoday_signup)
+    registrar.view(SIGNUP_CALLBACK_ID, demoday_signup_submitted)
