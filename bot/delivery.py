@@ -35,6 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.due import DueMessage, due_messages
+from bot.pacing import SendPacer, paced_client
 from storage.db import Database
 from storage.models import Circle, Delivery, DeliveryStatus, DemoDay, DemoSignup
 
@@ -124,7 +125,8 @@ class Deliverer:
         build_message: MessageBuilder | None = None,
     ) -> None:
         self.db = db
-        self.client = client
+        self.pacer = SendPacer()
+        self.client = paced_client(client, self.pacer)
         self.config = config or DeliveryConfig()
         self.clock = clock  # wall clock for leases
         self.build_message = build_message or default_message
@@ -255,7 +257,9 @@ class Deliverer:
             writer.record(delivery_id, DeliveryStatus.MISSED, error="no longer relevant")
             return "missed", None
         try:
+            self.pacer.wait_turn()
             response = self.client.chat_postMessage(channel=recipient, **message)
+            self.pacer.sent()
         except SlackApiError as exc:
             return self._failed_send(writer, delivery_id, slack_error_code(exc), attempts=attempts)
         except (SlackClientError, OSError) as exc:

@@ -6,6 +6,7 @@ requests; Bolt runs listeners on its own executor after the ack.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -117,7 +118,8 @@ class WebServer:
         if threading.get_ident() != self._serving_thread:
             # Wake the poll now instead of after its timeout. Not from the serving thread
             # itself (a signal handler there): the trigger's lock might be held under us.
-            self._server.trigger.pull_trigger()
+            with contextlib.suppress(OSError):  # it may already be closing its wake-up pipe
+                self._server.trigger.pull_trigger()
 
     def start_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="web", daemon=True)

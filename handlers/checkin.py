@@ -30,6 +30,8 @@ NOT_FOUND = "I couldn't find this check-in any more, so nothing was changed."
 NOT_YOURS = "This check-in belongs to someone else, so I left it alone."
 ALREADY_SKIPPED = "You've already skipped this one — see you next time."
 ALREADY_ANSWERED = "You've already written this one, so there is nothing to skip."
+MAX_ID = 2**31 - 1  # ids are INTEGER columns; anything larger is not ours
+
 TRY_AGAIN = "I couldn't record the skip just now. Please try again in a minute."
 
 
@@ -88,6 +90,8 @@ def checkin_skip(
     raw_value = ((body.get("actions") or [{}])[0]).get("value") or ""
     try:
         delivery_id = int(raw_value)
+        if not 0 < delivery_id <= MAX_ID:
+            raise ValueError(raw_value)
     except ValueError:
         logger.warning("checkin_skip from %s with a bad value %r", user_id, raw_value[:40])
         _tell(respond, client, channel_id, user_id, NOT_FOUND)

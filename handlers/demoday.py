@@ -46,6 +46,7 @@ TRY_AGAIN = (
     "I couldn't save your sign-up just now; nothing was saved. Please try again in a minute."
 )
 TRY_AGAIN_BUTTON = "I couldn't open the sign-up form just now. Please press the button again."
+MAX_ID = 2**31 - 1  # ids are INTEGER columns; anything larger is not ours
 NEED_TITLE = "Give your demo a title."
 TOO_LONG = "Keep this to {limit} characters or fewer."
 
@@ -181,12 +182,13 @@ def demoday_signup(
     services = context["services"]
     user_id = body.get("user", {}).get("id", "")
     team_id = context.team_id or body.get("team", {}).get("id", "")
-    channel_id = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get(
-        "id"
-    )
+    container = body.get("container") or {}
+    channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
     raw_value = ((body.get("actions") or [{}])[0]).get("value") or ""
     try:
         demo_day_id = int(raw_value)
+        if not 0 < demo_day_id <= MAX_ID:
+            raise ValueError(raw_value)
     except ValueError:
         logger.warning("demoday_signup from %s with a bad value %r", user_id, raw_value[:40])
         _tell(respond, client, channel_id, user_id, NOT_FOUND_TEXT)
@@ -311,7 +313,7 @@ def _demo_day_id(private_metadata: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     value = data.get("demo_day_id") if isinstance(data, dict) else None
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
         return value
     return None
 

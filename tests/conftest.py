@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -76,15 +77,8 @@ def pg_template() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated, empty database of each kind."""
-    if request.param == "sqlite":
-        path = tmp_path / "circlebot.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    template = request.getfixturevalue("pg_template")
+@contextmanager
+def fresh_postgres_database(template: str) -> Iterator[str]:
     name = f"circlebot_t_{uuid.uuid4().hex[:10]}"
     admin = create_engine(_admin_url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -95,6 +89,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "circlebot.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    with fresh_postgres_database(request.getfixturevalue("pg_template")) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(pg_template: str) -> Iterator[str]:
+    """Only PostgreSQL, for what only PostgreSQL has (advisory locks)."""
+    with fresh_postgres_database(pg_template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -147,11 +147,10 @@ time.sleep(600)
 """
 
 
-def test_scheduler_leadership_moves_when_the_leader_dies(db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("leader election by advisory lock is PostgreSQL's; SQLite uses a file lock")
+def test_scheduler_leadership_moves_when_the_leader_dies(postgres_url: str) -> None:
     from bot.scheduler import PostgresLeadership
 
+    db_url = postgres_url
     holder = subprocess.Popen(
         [sys.executable, "-c", LOCK_HOLDER, db_url], stdout=subprocess.PIPE, text=True
     )

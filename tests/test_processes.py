@@ -282,7 +282,13 @@ def test_the_sandbox_prompt_answers_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         os.write(leader, b"/circle members\n")
         read_until(b"Only members of *Product Leads* can see who is in it. Ask @fran to add you.")
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=15) == 0
+        try:
+            assert process.wait(timeout=30) == 0
+        except subprocess.TimeoutExpired:
+            read_until(b"\x00", timeout=1)  # collect what it printed, for the report
+            raise AssertionError(
+                "no exit after Ctrl-C:\n" + seen.decode(errors="replace")
+            ) from None
     finally:
         if process.poll() is None:
             process.kill()
