@@ -142,7 +142,7 @@ def main() -> None:
     print(f"fan-out of one check-in to {args.people} participants, {args.concurrency} senders")
     print(
         f"{'case':<24}{'msg/s':>9}{'allowed':>9}{'of allowed':>12}{'lost':>6}{'dup':>5}"
-        f"{'429s':>6}{'seconds':>9}"
+        f"{'429s':>6}{'tick s':>8}{'tick msg/s':>12}"
     )
     for label, limit in ((f"limit {args.limit}/{args.window:g}s", args.limit), ("no limit", None)):
         r = run(args.people, limit, args.window, args.concurrency)
@@ -150,7 +150,8 @@ def main() -> None:
         allowed = f"{r['allowed']:.0f}" if limit else "-"
         print(
             f"{label:<24}{r['rate']:>9.0f}{allowed:>9}{share:>12}{r['lost']:>6.0f}"
-            f"{r['duplicated']:>5.0f}{r['throttled']:>6.0f}{r['seconds']:>9.1f}"
+            f"{r['duplicated']:>5.0f}{r['throttled']:>6.0f}{r['seconds']:>8.1f}"
+            f"{r['tick_rate']:>12.0f}"
         )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("msg/s: first to last message Slack accepted; tick: the whole tick (finding the")
