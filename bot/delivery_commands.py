@@ -17,9 +17,9 @@ from sqlmodel import Session, col, select
 from bot import circles, mrkdwn
 from bot.circles import Refusal
 from bot.delivery import Deliverer, TickReport
-from bot.due import DueMessage, circle_zone, is_paused_on, zone
+from bot.due import DueMessage, circle_zone, is_paused_on, participants_of, zone
 from bot.recurrence import local_date_of
-from storage.models import Circle, Delivery, DeliveryStatus, Membership, Person, Role
+from storage.models import Circle, Delivery, DeliveryStatus
 
 if TYPE_CHECKING:
     from bot.circle_commands import Deps, Invocation, Outcome
@@ -46,26 +46,10 @@ def recipients_now(
     session: Session, circle: Circle, now: datetime
 ) -> tuple[list[tuple[str, datetime]], list[str]]:
     """Active participants who can get a message now, and those away today."""
-    rows = session.exec(
-        select(Membership, Person)
-        .join(
-            Person,
-            (col(Person.team_id) == col(Membership.team_id))
-            & (col(Person.user_id) == col(Membership.user_id)),
-            isouter=True,
-        )
-        .where(
-            Membership.circle_id == circle.id,
-            col(Membership.removed_at).is_(None),
-            Membership.role == Role.PARTICIPANT,
-        )
-        .order_by(col(Membership.added_at), col(Membership.user_id))
-    ).all()
+    members = participants_of(session, {circle.id or 0})[circle.id or 0]
     ready: list[tuple[str, datetime]] = []
     away: list[str] = []
-    for membership, person in rows:
-        if person is not None and (person.deleted or person.is_bot):
-            continue
+    for membership, person in members:
         local_day = local_date_of(now, zone(person.tz if person else None))
         if membership.away_until is not None and local_day <= membership.away_until:
             away.append(membership.user_id)

@@ -84,6 +84,33 @@ def circle_zone(session: Session, circle: Circle) -> ZoneInfo:
     return zone(creator.tz if creator else None)
 
 
+def participants_of(
+    session: Session, circle_ids: set[int]
+) -> dict[int, list[tuple[Membership, Person | None]]]:
+    """Active participants per circle with their Slack profile; people gone or bots left out."""
+    rows = session.exec(
+        select(Membership, Person)
+        .join(
+            Person,
+            (col(Person.team_id) == col(Membership.team_id))
+            & (col(Person.user_id) == col(Membership.user_id)),
+            isouter=True,
+        )
+        .where(
+            col(Membership.circle_id).in_(circle_ids),
+            col(Membership.removed_at).is_(None),
+            Membership.role == Role.PARTICIPANT,
+        )
+        .order_by(col(Membership.added_at), col(Membership.user_id))
+    ).all()
+    found: dict[int, list[tuple[Membership, Person | None]]] = defaultdict(list)
+    for member, profile in rows:
+        if profile is not None and (profile.deleted or profile.is_bot):
+            continue  # people who left Slack get nothing
+        found[member.circle_id].append((member, profile))
+    return found
+
+
 def due_messages(session: Session, *, now: datetime, since: datetime) -> list[DueMessage]:
     circles = {
         c.id: c for c in session.exec(select(Circle).where(col(Circle.archived_at).is_(None))).all()
@@ -119,26 +146,7 @@ def _scheduled_dms(
     ).all()
     if not schedules:
         return []
-    circle_ids = {s.circle_id for s in schedules}
-    rows = session.exec(
-        select(Membership, Person)
-        .join(
-            Person,
-            (col(Person.team_id) == col(Membership.team_id))
-            & (col(Person.user_id) == col(Membership.user_id)),
-            isouter=True,
-        )
-        .where(
-            col(Membership.circle_id).in_(circle_ids),
-            col(Membership.removed_at).is_(None),
-            Membership.role == Role.PARTICIPANT,
-        )
-    ).all()
-    participants: dict[int, list[tuple[Membership, Person | None]]] = defaultdict(list)
-    for member, profile in rows:
-        if profile is not None and (profile.deleted or profile.is_bot):
-            continue  # people who left Slack get nothing
-        participants[member.circle_id].append((member, profile))
+    participants = participants_of(session, {s.circle_id for s in schedules})
 
     due: list[DueMessage] = []
     for schedule in schedules:

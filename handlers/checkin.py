@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from bot.messages import ACTION_CHECKIN_SKIP, skipped_message
+from handlers.payloads import action_value, positive_id
 from handlers.registry import Registrar
 from storage.models import Circle, Delivery
 
@@ -30,7 +31,6 @@ NOT_FOUND = "I couldn't find this check-in any more, so nothing was changed."
 NOT_YOURS = "This check-in belongs to someone else, so I left it alone."
 ALREADY_SKIPPED = "You've already skipped this one — see you next time."
 ALREADY_ANSWERED = "You've already written this one, so there is nothing to skip."
-MAX_ID = 2**31 - 1  # ids are INTEGER columns; anything larger is not ours
 
 TRY_AGAIN = "I couldn't record the skip just now. Please try again in a minute."
 
@@ -87,12 +87,9 @@ def checkin_skip(
     container = body.get("container") or {}
     channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
     message_ts = container.get("message_ts")
-    raw_value = ((body.get("actions") or [{}])[0]).get("value") or ""
-    try:
-        delivery_id = int(raw_value)
-        if not 0 < delivery_id <= MAX_ID:
-            raise ValueError(raw_value)
-    except ValueError:
+    raw_value = action_value(body)
+    delivery_id = positive_id(raw_value)
+    if delivery_id is None:
         logger.warning("checkin_skip from %s with a bad value %r", user_id, raw_value[:40])
         _tell(respond, client, channel_id, user_id, NOT_FOUND)
         return

@@ -37,6 +37,7 @@ from bot.messages import (
     demoday_signup_confirmation,
     demoday_signup_modal,
 )
+from handlers.payloads import MAX_ID, action_value, positive_id
 from handlers.registry import Registrar
 from storage.models import Circle, DemoDay, DemoSignup
 
@@ -46,7 +47,6 @@ TRY_AGAIN = (
     "I couldn't save your sign-up just now; nothing was saved. Please try again in a minute."
 )
 TRY_AGAIN_BUTTON = "I couldn't open the sign-up form just now. Please press the button again."
-MAX_ID = 2**31 - 1  # ids are INTEGER columns; anything larger is not ours
 NEED_TITLE = "Give your demo a title."
 TOO_LONG = "Keep this to {limit} characters or fewer."
 
@@ -184,12 +184,9 @@ def demoday_signup(
     team_id = context.team_id or body.get("team", {}).get("id", "")
     container = body.get("container") or {}
     channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
-    raw_value = ((body.get("actions") or [{}])[0]).get("value") or ""
-    try:
-        demo_day_id = int(raw_value)
-        if not 0 < demo_day_id <= MAX_ID:
-            raise ValueError(raw_value)
-    except ValueError:
+    raw_value = action_value(body)
+    demo_day_id = positive_id(raw_value)
+    if demo_day_id is None:
         logger.warning("demoday_signup from %s with a bad value %r", user_id, raw_value[:40])
         _tell(respond, client, channel_id, user_id, NOT_FOUND_TEXT)
         return
