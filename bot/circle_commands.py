@@ -162,7 +162,8 @@ def _dispatch(command: Command, inv: Invocation, deps: Deps) -> Outcome:
             circles.archive_circle(session, circle, now=deps.clock())
             return Outcome(
                 f"Archived *{mrkdwn.escape(circle.name)}*. Nothing more will be sent for it and "
-                "its data is kept. A new circle can be created here with `/circle create <name>`."
+                "its data is kept. A new circle can be created here with "
+                "`/circle create &lt;name&gt;`."
             )
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
@@ -194,7 +195,7 @@ def circle_here(session: Session, inv: Invocation, *, subcommand: str) -> Circle
         return_hint = f" Run `/circle {subcommand}` in your circle's channel: {places}."
     else:
         return_hint = (
-            " Run it in a circle's channel, or start one there with `/circle create <name>`."
+            " Run it in a circle's channel, or start one there with `/circle create &lt;name&gt;`."
         )
     raise Refusal(lead + return_hint)
 
@@ -205,8 +206,8 @@ def circle_here(session: Session, inv: Invocation, *, subcommand: str) -> Circle
 def _create(command: Create, inv: Invocation, deps: Deps) -> Outcome:
     if inv.in_direct_message:
         raise Refusal(
-            "Circles live in channels. Run `/circle create <name>` in the channel your circle "
-            "will use (a private channel works too)."
+            "Circles live in channels. Run `/circle create &lt;name&gt;` in the channel your "
+            "circle will use (a private channel works too)."
         )
     now = deps.clock()
     with deps.db.session() as session:

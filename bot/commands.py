@@ -121,8 +121,9 @@ SUBCOMMANDS_BY_NAME = {sub.name: sub for sub in SUBCOMMANDS}
 
 
 def usage_hint(name: str) -> str:
+    """ "Use `…`, e.g. `…`." with placeholders like <name> escaped, or Slack would parse them."""
     sub = SUBCOMMANDS_BY_NAME[name]
-    return f"Use `{sub.usage}`, e.g. `{sub.example}`."
+    return f"Use `{escape(sub.usage)}`, e.g. `{escape(sub.example)}`."
 
 
 # --- tokens -------------------------------------------------------------------------------
@@ -533,7 +534,7 @@ def _parse_demoday(tokens: list[Token]) -> NewDemoDay | CancelDemoDay:
         raise CommandError(
             "Give the date, the time and a title. "
             + usage_hint("demoday")
-            + " To cancel one: `/circle demoday cancel <id>`."
+            + " To cancel one: `/circle demoday cancel &lt;id&gt;`."
         )
     return NewDemoDay(tuple(_display(token) for token in tokens))
 

@@ -18,7 +18,7 @@ def build_home(memberships: list[tuple[Circle, Membership]]) -> dict[str, Any]:
         blocks.append(
             _section(
                 "You're not in a circle yet. A facilitator adds people with `/circle add @you`, "
-                "or start one in a channel with `/circle create <name>`."
+                "or start one in a channel with `/circle create &lt;name&gt;`."
             )
         )
     for circle, membership in memberships[:MAX_CIRCLES_SHOWN]:

@@ -86,7 +86,7 @@ def test_create_escapes_the_name_wherever_it_is_shown(sqlite_bot: BotHarness) ->
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("create", "The circle needs a name. Use `/circle create <name>`"),
+        ("create", "The circle needs a name. Use `/circle create &lt;name&gt;`"),
         ("create    ", "The circle needs a name."),
         ("create " + "x" * 81, "That name is 81 characters; the limit is 80."),
     ],
@@ -410,7 +410,7 @@ def test_commands_outside_a_circle_channel_say_where_to_run_them(bot: BotHarness
     reply = bot.slash(f"add {mention(BEN)}", user=FAC, channel="D0FRAN")
     assert reply.ack_text.startswith("There is no circle in a direct message. Run `/circle add`")
     reply = bot.slash("members", user=EVE, channel=OTHER_CHANNEL)
-    assert "start one there with `/circle create <name>`" in reply.ack_text
+    assert "start one there with `/circle create &lt;name&gt;`" in reply.ack_text
 
 
 # --- persistence -------------------------------------------------------------------------------
@@ -424,3 +424,15 @@ def test_everything_survives_a_restart(db_url: str, clock: FakeClock) -> None:
         reply = second.slash("members", user=BEN)
         assert "*Product Leads*: 3 members" in reply.ack_text
         assert f"*Participants* (2): <@{ANA}>, <@{BEN}>" in reply.ack_text
+
+
+def test_no_refusal_carries_raw_angle_brackets(sqlite_bot: BotHarness) -> None:
+    """Placeholders like <name> would be parsed by Slack as markup; they must be escaped."""
+    texts = [
+        sqlite_bot.slash(text).all_text
+        for text in ("create", "add", "add ana", "rename", "members now", "create x", "create y")
+    ]
+    texts.append(sqlite_bot.slash("create z", channel="D0FRAN").all_text)
+    for text in texts:
+        for token in ("<name>", "<id>", "<YYYY-MM-DD>", "<time>"):
+            assert token not in text, text

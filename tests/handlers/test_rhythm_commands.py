@@ -563,7 +563,7 @@ def test_pause_until_a_date_then_resume(bot: BotHarness, clock: FakeClock) -> No
         (
             "pause until 2026-11-15",
             "2026-11-15 is in the past: it is 2026-11-16 in Europe/London, the circle's time "
-            "zone. Use today or a later date. Use `/circle pause [until <YYYY-MM-DD>]`",
+            "zone. Use today or a later date. Use `/circle pause [until &lt;YYYY-MM-DD&gt;]`",
         ),
         ("pause until", "The date after `until` is missing."),
         ("pause until tomorrow", "“tomorrow” is not a date I can read. Use `YYYY-MM-DD`"),
