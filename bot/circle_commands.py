@@ -34,6 +34,7 @@ from bot.commands import (
     Rename,
     parse,
 )
+from bot.delivery import Deliverer
 from prompts import render
 from storage.db import Database
 from storage.models import Circle, Person, Role
@@ -99,6 +100,7 @@ class Deps:
     db: Database
     client: WebClient
     clock: Callable[[], datetime]
+    deliverer: Deliverer  # configured from settings (concurrency, lease, grace)
 
 
 def start(invocation: Invocation, deps: Deps) -> Outcome:

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from bot import circles, mrkdwn
 from bot.circles import Refusal
-from bot.delivery import Deliverer, TickReport
+from bot.delivery import TickReport
 from bot.due import DueMessage, circle_zone, is_paused_on, participants_of, zone
 from bot.recurrence import local_date_of
 from storage.models import Circle, Delivery, DeliveryStatus
@@ -35,11 +35,6 @@ def run(command: object, invocation: Invocation, deps: Deps) -> Outcome:
     if isinstance(command, Status):
         return status(invocation, deps)
     raise TypeError(f"not a delivery command: {command!r}")
-
-
-def _deliverer(deps: Deps) -> Deliverer:
-    deliverer = getattr(deps, "deliverer", None)
-    return deliverer if isinstance(deliverer, Deliverer) else Deliverer(deps.db, deps.client)
 
 
 def recipients_now(
@@ -92,7 +87,7 @@ def send_now(kind: str, inv: Invocation, deps: Deps) -> Outcome:
     ]
 
     def follow_up() -> str:
-        deliverer = _deliverer(deps)
+        deliverer = deps.deliverer
         ids = deliverer.register(due, now=now)
         if not ids:
             return f"The {word} already went out this minute; nothing was sent twice."

@@ -21,7 +21,7 @@ def circle_command(
     ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
 ) -> None:
     services = context["services"]
-    deps = Deps(db=services.db, client=client, clock=services.clock)
+    deps = Deps(db=services.db, client=client, clock=services.clock, deliverer=services.deliverer)
     invocation = Invocation.from_payload(command)
     try:
         outcome = circle_commands.start(invocation, deps)
