@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from bot.messages import ACTION_CHECKIN_SKIP, skipped_message
-from handlers.payloads import action_value, positive_id
+from handlers.payloads import action_value, positive_id, tell_clicker
 from handlers.registry import Registrar
 from storage.models import Circle, Delivery
 
@@ -91,7 +91,7 @@ def checkin_skip(
     delivery_id = positive_id(raw_value)
     if delivery_id is None:
         logger.warning("checkin_skip from %s with a bad value %r", user_id, raw_value[:40])
-        _tell(respond, client, channel_id, user_id, NOT_FOUND)
+        tell_clicker(respond, client, channel_id, user_id, NOT_FOUND)
         return
     try:
         with services.db.session() as session:
@@ -104,7 +104,7 @@ def checkin_skip(
             )
     except SQLAlchemyError:
         logger.exception("checkin_skip of delivery %s failed", delivery_id)
-        _tell(respond, client, channel_id, user_id, TRY_AGAIN)
+        tell_clicker(respond, client, channel_id, user_id, TRY_AGAIN)
         return
     if result.outcome in ("not_found", "not_yours"):
         logger.warning(
@@ -113,7 +113,7 @@ def checkin_skip(
             user_id,
             delivery_id,
         )
-        _tell(
+        tell_clicker(
             respond,
             client,
             channel_id,
@@ -122,10 +122,10 @@ def checkin_skip(
         )
         return
     if result.outcome == "answered":
-        _tell(respond, client, channel_id, user_id, ALREADY_ANSWERED)
+        tell_clicker(respond, client, channel_id, user_id, ALREADY_ANSWERED)
         return
     if result.outcome == "already_skipped":
-        _tell(respond, client, channel_id, user_id, ALREADY_SKIPPED)
+        tell_clicker(respond, client, channel_id, user_id, ALREADY_SKIPPED)
     # Skipped now, or before: make sure the DM shows it (idempotent, heals a failed update).
     replacement = skipped_message(circle_name=result.circle_name)
     targets = [(channel_id, message_ts)] if channel_id and message_ts else []
@@ -141,19 +141,6 @@ def checkin_skip(
                 channel,
                 exc.response.get("error"),
             )
-
-
-def _tell(
-    respond: Respond, client: WebClient, channel_id: str | None, user_id: str, text: str
-) -> None:
-    """An ephemeral answer to the person who clicked (response_url, else chat.postEphemeral)."""
-    try:
-        if respond.response_url:
-            respond(text=text, response_type="ephemeral", replace_original=False)
-        elif channel_id:
-            client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
-    except Exception:
-        logger.warning("could not answer %s after checkin_skip", user_id, exc_info=True)
 
 
 def register(registrar: Registrar) -> None:

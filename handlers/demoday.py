@@ -37,7 +37,7 @@ from bot.messages import (
     demoday_signup_confirmation,
     demoday_signup_modal,
 )
-from handlers.payloads import MAX_ID, action_value, positive_id
+from handlers.payloads import MAX_ID, action_value, positive_id, tell_clicker
 from handlers.registry import Registrar
 from storage.models import Circle, DemoDay, DemoSignup
 
@@ -188,7 +188,7 @@ def demoday_signup(
     demo_day_id = positive_id(raw_value)
     if demo_day_id is None:
         logger.warning("demoday_signup from %s with a bad value %r", user_id, raw_value[:40])
-        _tell(respond, client, channel_id, user_id, NOT_FOUND_TEXT)
+        tell_clicker(respond, client, channel_id, user_id, NOT_FOUND_TEXT)
         return
     try:
         with services.db.session() as session:
@@ -210,11 +210,11 @@ def demoday_signup(
             )
     except SignupRefused as refused:
         logger.info("demoday_signup by %s on demo day %s refused: %s", user_id, raw_value, refused)
-        _tell(respond, client, channel_id, user_id, refused.text)
+        tell_clicker(respond, client, channel_id, user_id, refused.text)
         return
     except SQLAlchemyError:
         logger.exception("demoday_signup could not read demo day %s", raw_value)
-        _tell(respond, client, channel_id, user_id, TRY_AGAIN_BUTTON)
+        tell_clicker(respond, client, channel_id, user_id, TRY_AGAIN_BUTTON)
         return
     try:
         client.views_open(trigger_id=body["trigger_id"], view=view)
@@ -222,7 +222,7 @@ def demoday_signup(
         logger.warning(
             "views.open for demo day %s failed: %s", raw_value, exc.response.get("error")
         )
-        _tell(respond, client, channel_id, user_id, TRY_AGAIN_BUTTON)
+        tell_clicker(respond, client, channel_id, user_id, TRY_AGAIN_BUTTON)
 
 
 # --------------------------------------------------------------------------- the modal
@@ -313,19 +313,6 @@ def _demo_day_id(private_metadata: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
         return value
     return None
-
-
-def _tell(
-    respond: Respond, client: WebClient, channel_id: str | None, user_id: str, text: str
-) -> None:
-    """An ephemeral answer to the person who clicked (response_url, else chat.postEphemeral)."""
-    try:
-        if respond.response_url:
-            respond(text=text, response_type="ephemeral", replace_original=False)
-        elif channel_id:
-            client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
-    except Exception:
-        logger.warning("could not answer %s after demoday_signup", user_id, exc_info=True)
 
 
 def register(registrar: Registrar) -> None:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+
+logger = logging.getLogger(__name__)
 
 MAX_ID = 2**31 - 1  # ids are 32-bit; anything bigger was not made by us
 
@@ -19,3 +25,16 @@ def positive_id(raw: str) -> int | None:
     except ValueError:
         return None
     return value if 0 < value <= MAX_ID else None
+
+
+def tell_clicker(
+    respond: Respond, client: WebClient, channel_id: str | None, user_id: str, text: str
+) -> None:
+    """An ephemeral answer to the person who clicked (response_url, else chat.postEphemeral)."""
+    try:
+        if respond.response_url:
+            respond(text=text, response_type="ephemeral", replace_original=False)
+        elif channel_id:
+            client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+    except Exception:
+        logger.warning("could not answer %s after their click", user_id, exc_info=True)
