@@ -19,8 +19,13 @@ QUESTIONS_DIR = Path(__file__).parent / "questions"
 
 SCHEMA_VERSION = 1
 KINDS_OF_SET = ("checkin", "debrief")
-TEXT_KINDS = frozenset({"short_text", "long_text"})
-QUESTION_KINDS = TEXT_KINDS | {"rating", "date", "user"}
+# Kinds that take free text, so need a max_length. An action item is a text ("one thing I'll
+# do next") plus a due date, and becomes an ActionItem that later check-ins follow up.
+TEXT_KINDS = frozenset({"short_text", "long_text", "action_item"})
+QUESTION_KINDS = TEXT_KINDS | {"scale", "choice", "date", "user"}
+SCALE_MIN, SCALE_MAX = 1, 5
+MAX_OPTIONS = 10
+MAX_OPTION_CHARS = 75
 MAX_QUESTIONS = 10
 MAX_ID_CHARS = 40
 MAX_LABEL_CHARS = 150
@@ -28,7 +33,7 @@ MAX_TEXT_LENGTH = 3000  # Slack's plain_text_input max_length
 
 _SET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _QUESTION_ID = re.compile(r"^[a-z][a-z0-9_]*$")
-_KEYS = frozenset({"id", "label", "kind", "required", "max_length", "hint"})
+_KEYS = frozenset({"id", "label", "kind", "required", "max_length", "hint", "options"})
 
 
 class QuestionSetError(ValueError):
@@ -39,10 +44,11 @@ class QuestionSetError(ValueError):
 class Question:
     id: str
     label: str
-    kind: str  # short_text | long_text | rating | date | user
+    kind: str  # short_text | long_text | action_item | scale | choice | date | user
     required: bool
-    max_length: int | None  # only for short_text and long_text
+    max_length: int | None  # only for the TEXT_KINDS
     hint: str | None = None
+    options: tuple[str, ...] = ()  # only for choice: the labels people pick from
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,21 @@ def _parse_question(where: str, item: Any) -> Question:
         raise QuestionSetError(f"{where}: max_length must be null for kind {kind}")
     if hint is not None and not (isinstance(hint, str) and len(hint) <= MAX_LABEL_CHARS):
         raise QuestionSetError(f"{where}: hint must be text of at most {MAX_LABEL_CHARS} chars")
+    options = item.get("options")
+    if kind == "choice":
+        if not (
+            isinstance(options, list)
+            and 2 <= len(options) <= MAX_OPTIONS
+            and all(isinstance(o, str) and o.strip() for o in options)
+            and all(len(o) <= MAX_OPTION_CHARS for o in options)
+            and len({o.strip() for o in options}) == len(options)
+        ):
+            raise QuestionSetError(
+                f"{where}: options must be a list of 2 to {MAX_OPTIONS} different texts "
+                f"of at most {MAX_OPTION_CHARS} chars"
+            )
+    elif options is not None:
+        raise QuestionSetError(f"{where}: options are only for kind choice")
     return Question(
         id=qid,
         label=label.strip(),
@@ -132,4 +153,5 @@ def _parse_question(where: str, item: Any) -> Question:
         required=required,
         max_length=max_length,
         hint=hint.strip() if hint else None,
+        options=tuple(o.strip() for o in options or ()) if kind == "choice" else (),
     )

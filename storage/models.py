@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import Column, Index, Integer, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -85,6 +85,11 @@ class Circle(SQLModel, table=True):
     )
     # The circle's own time zone (weeks for digests); None means the facilitator's.
     tz: str | None = Field(default=None, max_length=64)
+    # The question set (prompts/questions/<name>.yml or PROMPTS_DIR) its modals ask.
+    prompt_set: str = Field(
+        default="default",
+        sa_column=Column(String(40), nullable=False, server_default="default"),
+    )
 
     @property
     def is_archived(self) -> bool:
@@ -230,3 +235,93 @@ class Delivery(SQLModel, table=True):
     answered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     skipped_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     created_at: datetime = Field(sa_column=_utc())
+
+
+class Visibility(StrEnum):
+    """Who may read a reflection, as its author chose. bot/visibility.py enforces it."""
+
+    PRIVATE = "private"  # only the author
+    CIRCLE = "circle"  # the author's circle (participants and facilitators)
+    LEADERS = "leaders"  # the circle, and the leaders' digest
+
+
+class Reflection(SQLModel, table=True):
+    """One answered check-in or debrief. At most one per delivery (a DM's Write button).
+
+    `week_start` is the Monday (circle's zone) of the week the check-in was for, so a late
+    answer still counts for its own week; `submitted_at` tells whether it came late.
+    """
+
+    __tablename__ = "reflection"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", name="uq_reflection_delivery"),
+        Index("ix_reflection_circle_week", "circle_id", "week_start"),
+        Index("ix_reflection_author", "team_id", "user_id", "submitted_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    circle_id: int = Field(foreign_key="circle.id")
+    user_id: str = Field(max_length=32)  # the author
+    kind: str = Field(sa_column=Column(String(16), nullable=False))  # checkin | debrief
+    delivery_id: int | None = Field(default=None, foreign_key="delivery.id")
+    prompt_set: str = Field(max_length=40)
+    week_start: date
+    visibility: str = Field(default=Visibility.CIRCLE, sa_column=Column(String(16), nullable=False))
+    named: bool = False  # the author agreed to be named where it is quoted
+    peer_user_id: str | None = Field(default=None, max_length=32)  # a debrief's peer
+    view_id: str | None = Field(default=None, max_length=64)  # the submission that created it
+    submitted_at: datetime = Field(sa_column=_utc())
+    edited_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class ReflectionAnswer(SQLModel, table=True):
+    """One answer of a reflection. Text goes in `text`, 1-5 scales in `number`.
+
+    Retention clears `text` and keeps the row, so counts and averages survive.
+    """
+
+    __tablename__ = "reflection_answer"
+    __table_args__ = (
+        UniqueConstraint("reflection_id", "question_id", name="uq_reflection_answer"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    reflection_id: int = Field(foreign_key="reflection.id", index=True)
+    question_id: str = Field(max_length=40)
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    number: int | None = None
+
+
+class ActionItemStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    DROPPED = "dropped"
+
+
+class ActionItem(SQLModel, table=True):
+    """The "one thing I'll do next" of a reflection, followed up until done or dropped."""
+
+    __tablename__ = "action_item"
+    __table_args__ = (
+        Index("ix_action_item_owner", "team_id", "user_id", "status"),
+        Index("ix_action_item_circle_due", "circle_id", "due_date"),
+        UniqueConstraint("reflection_id", "question_id", name="uq_action_item_source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    circle_id: int = Field(foreign_key="circle.id")
+    user_id: str = Field(max_length=32)
+    reflection_id: int | None = Field(default=None, foreign_key="reflection.id")
+    question_id: str = Field(max_length=40)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    due_date: date | None = None
+    status: str = Field(default=ActionItemStatus.OPEN, sa_column=Column(String(16), nullable=False))
+    created_at: datetime = Field(sa_column=_utc())
+    done_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    dropped_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    last_checked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    not_yet_count: int = 0  # "Not yet" answers at follow-ups

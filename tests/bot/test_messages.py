@@ -197,16 +197,16 @@ def test_default_question_sets_follow_the_schema() -> None:
         "topic",
         "insight",
         "commitment",
-        "commitment_due",
     ]
     for question in (*questions.checkin, *questions.debrief):
         assert question.kind in QUESTION_KINDS
-        if question.kind in ("short_text", "long_text"):
+        if question.kind in ("short_text", "long_text", "action_item"):
             assert question.max_length is not None and 1 <= question.max_length <= 3000
         else:
             assert question.max_length is None
     assert questions_preview("checkin")[0] == "What did you try since last time?"
-    assert "By when?" in questions_preview("debrief")
+    assert "What do you commit to doing, and by when?" in questions_preview("debrief")
+    assert [q.kind for q in questions.checkin] == ["long_text", "long_text", "scale", "action_item"]
 
 
 @pytest.mark.parametrize(
@@ -227,7 +227,7 @@ def test_default_question_sets_follow_the_schema() -> None:
         (
             {
                 "checkin": [
-                    {"id": "a", "label": "A", "kind": "rating", "required": True, "max_length": 5}
+                    {"id": "a", "label": "A", "kind": "scale", "required": True, "max_length": 5}
                 ]
             },
             "null",
