@@ -469,7 +469,7 @@ def default_message(session: Session, delivery: Delivery) -> dict[str, Any] | No
         return messages.checkin_message(
             kind=delivery.kind,
             circle_name=circle.name,
-            questions=messages.questions_preview(delivery.kind),
+            questions=messages.questions_preview(delivery.kind, circle.prompt_set),
             delivery_id=delivery.id or 0,
         )
     if delivery.kind == "nudge":

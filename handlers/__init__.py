@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import checkin, commands, demoday, home
+from handlers import action_items, checkin, commands, demoday, home, reflection
 from handlers.registry import Registered, Registrar
 
 
@@ -14,5 +14,7 @@ def register_all(app: App) -> Registered:
     home.register(registrar)
     checkin.register(registrar)
     demoday.register(registrar)
+    reflection.register(registrar)
+    action_items.register(registrar)
     app.error(commands.log_unhandled_error)
     return registrar.registered

@@ -9,22 +9,26 @@ from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
 from bot import circles
+from bot.app import Services
 from bot.home import build_home
 from handlers.registry import Registrar
 
 logger = logging.getLogger(__name__)
 
 
-def app_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-    if event.get("tab") != "home":
-        return
-    services = context["services"]
-    user_id = event["user"]
-    team_id = context.team_id or ""
+def publish_home(services: Services, client: WebClient, *, team_id: str, user_id: str) -> None:
+    """Build and publish a person's App Home. Other handlers call it after a change the
+    Home shows (a reflection saved, an action item done)."""
     with services.db.session() as session:
         mine = circles.circles_of(session, team_id, user_id)
         view = build_home(mine)
     client.views_publish(user_id=user_id, view=view)
+
+
+def app_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    if event.get("tab") != "home":
+        return
+    publish_home(context["services"], client, team_id=context.team_id or "", user_id=event["user"])
 
 
 def register(registrar: Registrar) -> None:
