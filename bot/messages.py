@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from markupsafe import Markup
@@ -36,6 +36,7 @@ CHECKIN_KINDS = ("checkin", "debrief")
 
 # action_ids of the buttons; the handlers register the same names.
 ACTION_REFLECTION_OPEN = "reflection_open"
+ACTION_REFLECTION_EDIT = "reflection_edit"
 ACTION_CHECKIN_SKIP = "checkin_skip"
 ACTION_DEMODAY_SIGNUP = "demoday_signup"
 
@@ -123,6 +124,54 @@ def _checkin_buttons(kind: str, delivery_id: int) -> Block:
             _button("Skip this week", ACTION_CHECKIN_SKIP, str(delivery_id)),
         ],
     }
+
+
+# --------------------------------------------------------------------------- reflections
+
+_KIND_LABEL = {"checkin": "check-in", "debrief": "debrief"}
+
+
+def reflection_saved_message(
+    *,
+    kind: str,
+    circle_name: str,
+    reflection_id: int,
+    audience: str,
+    named: bool,
+    next_steps: list[tuple[str, date | None]],
+    edited: bool,
+) -> Message:
+    """What a check-in DM becomes once its reflection is saved: a summary and an Edit button.
+
+    `audience` says who can read it in words ("My circle"); `next_steps` are the open action
+    items the reflection created, as (text, due date). Their text is the person's, escaped.
+    """
+    _check_kind(kind)
+    head = render(
+        "messages/reflection_saved.md.j2",
+        edited=edited,
+        circle_name=circle_name,
+        kind_label=_KIND_LABEL[kind],
+    )
+    details = render(
+        "messages/reflection_saved_details.md.j2",
+        audience=audience,
+        named=named,
+        next_steps=[
+            (_one_line(text), f"{due:%a} {due.day} {due:%b}" if due else None)
+            for text, due in next_steps
+        ],
+    )
+    blocks: list[Block] = [_section(head), *_sections(details.splitlines())]
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": "reflection_saved_actions",
+            "elements": [_button("Edit", ACTION_REFLECTION_EDIT, str(reflection_id))],
+        }
+    )
+    blocks.append(_context(render("messages/reflection_saved_context.md.j2")))
+    return {"text": head, "blocks": _fit(blocks)}
 
 
 # --------------------------------------------------------------------------- demo days

@@ -270,7 +270,7 @@ class Reflection(SQLModel, table=True):
     visibility: str = Field(default=Visibility.CIRCLE, sa_column=Column(String(16), nullable=False))
     named: bool = False  # the author agreed to be named where it is quoted
     peer_user_id: str | None = Field(default=None, max_length=32)  # a debrief's peer
-    view_id: str | None = Field(default=None, max_length=64)  # the submission that created it
+    view_id: str | None = Field(default=None, max_length=64)  # the submission that last wrote it
     submitted_at: datetime = Field(sa_column=_utc())
     edited_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
