@@ -1,9 +1,88 @@
-"""(being written)"""
+"""The Done button of an open action item (`action_item_done`), on the App Home.
+
+Only the item's owner may complete it (`bot.action_items.apply_follow_up` decides); anyone
+else, or an id that is not an item, gets a refusal that is logged. A second click is harmless:
+the item is already done and stays as it was. The Home is republished either way, with a
+short notice saying what happened (the Home has no ephemeral messages).
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from slack_bolt import Ack, BoltContext, Respond
+from slack_sdk import WebClient
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import mrkdwn
+from bot.action_items import apply_follow_up
+from bot.app import Services
+from bot.home import ACTION_ITEM_DONE
+from handlers.home import TRY_AGAIN, answer_click, clicker
+from handlers.payloads import action_value, positive_id
 from handlers.registry import Registrar
+from storage.models import ActionItemStatus
+
+logger = logging.getLogger(__name__)
+
+NOT_FOUND = "I couldn't find this action item any more, so nothing was changed."
+NOT_YOURS = "This action item belongs to someone else, so I left it alone."
+ALREADY_DONE = "You had already marked *{text}* as done."
+ALREADY_DROPPED = "You dropped *{text}* earlier, so it stays dropped."
+DONE = "Done: *{text}*. Nice work!"
+NOTICE_TEXT_CHARS = 200
+
+
+def action_item_done(
+    ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+) -> None:
+    ack()
+    services: Services = context["services"]
+    user_id, team_id = clicker(body)
+    team_id = context.team_id or team_id
+    raw = action_value(body)
+    item_id = positive_id(raw)
+    if item_id is None:
+        logger.warning("action_item_done from %s with a bad value %r", user_id, raw[:40])
+        answer_click(services, client, body, respond, NOT_FOUND)
+        return
+    try:
+        with services.db.session() as session:
+            change = apply_follow_up(
+                session,
+                team_id=team_id,
+                user_id=user_id,
+                item_id=item_id,
+                answer="done",
+                now=services.clock(),
+            )
+            status = change.item.status if change.item is not None else None
+            text = change.item.text if change.item is not None else ""
+    except SQLAlchemyError:
+        logger.exception("action_item_done of item %s failed", item_id)
+        answer_click(services, client, body, respond, TRY_AGAIN)
+        return
+    if change.outcome in ("not_found", "not_yours"):
+        logger.warning(
+            "action_item_done refused (%s): %s clicked item %s", change.outcome, user_id, item_id
+        )
+        notice = NOT_FOUND if change.outcome == "not_found" else NOT_YOURS
+    elif change.outcome == "changed":
+        notice = DONE.format(text=_short(text))
+    elif status == ActionItemStatus.DROPPED:
+        notice = ALREADY_DROPPED.format(text=_short(text))
+    else:
+        notice = ALREADY_DONE.format(text=_short(text))
+    answer_click(services, client, body, respond, notice)
+
+
+def _short(text: str) -> str:
+    line = " ".join(text.split())
+    if len(line) > NOTICE_TEXT_CHARS:
+        line = line[: NOTICE_TEXT_CHARS - 1].rstrip() + "…"
+    return mrkdwn.escape(line)
 
 
 def register(registrar: Registrar) -> None:
-    del registrar
+    registrar.action(ACTION_ITEM_DONE, action_item_done)
