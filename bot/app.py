@@ -22,6 +22,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from bot.delivery import Deliverer, DeliveryConfig
 from bot.scheduler import RhythmScheduler, leadership_for
 from bot.settings import Settings
+from prompts import questions
 from storage.db import Database
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,9 @@ def build_web_client(settings: Settings) -> WebClient:
 def bootstrap(
     settings: Settings, *, clock: Callable[[], datetime] = utc_now, migrate: bool = True
 ) -> Services:
+    # Every question set (shipped and PROMPTS_DIR) is validated before anything starts: a
+    # broken one raises QuestionSetError naming its file and line.
+    questions.configure(settings.prompts_dir)
     db = Database(settings.database_url)
     if migrate:
         db.upgrade()

@@ -15,6 +15,7 @@ from slack_bolt.error import BoltError
 from sqlalchemy.exc import OperationalError
 
 from bot.settings import ConfigError, Settings, load_settings
+from prompts import questions
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -44,7 +45,7 @@ def startup_errors() -> Iterator[None]:
     """Turn known start-up failures into one line on stderr and an exit status."""
     try:
         yield
-    except ConfigError as error:
+    except (ConfigError, questions.QuestionSetError) as error:
         fail(str(error))
     except BoltError as error:
         fail(f"Slack refused the credentials: {error}. Check SLACK_BOT_TOKEN.")
@@ -68,6 +69,7 @@ def migrate() -> None:
         from storage.db import Database
         from storage.migrate import current_revision
 
+        questions.configure(settings.prompts_dir)  # a broken question set refuses start-up here too
         db = Database(settings.database_url)
         db.upgrade()
         typer.echo(f"database {db.safe_url} is at revision {current_revision(db.engine)}")

@@ -110,6 +110,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "when to nudge people who haven't answered a check-in (default 24h)",
     ),
     Subcommand(
+        "set prompts",
+        "/circle set prompts [<set>]",
+        "/circle set prompts quick  ·  /circle set prompts",
+        "choose the questions check-ins and debriefs ask; with no name, list the question sets",
+    ),
+    Subcommand(
         "checkin now", "/circle checkin now", "/circle checkin now", "send a check-in right away"
     ),
     Subcommand(
@@ -298,6 +304,18 @@ class SetNudge:
 
 
 @dataclass(frozen=True)
+class SetPrompts:
+    """`set prompts <set>`: the set is checked against the question library when it runs."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class ListPromptSets:
+    """`set prompts` with no name."""
+
+
+@dataclass(frozen=True)
 class SendNow:
     """`checkin now` / `debrief now` (run by bot.delivery_commands)."""
 
@@ -322,6 +340,8 @@ RhythmCommand = (
     | Away
     | Back
     | SetNudge
+    | SetPrompts
+    | ListPromptSets
 )
 DeliveryCommand = SendNow | Status
 RHYTHM_COMMANDS = (
@@ -337,6 +357,8 @@ RHYTHM_COMMANDS = (
     Away,
     Back,
     SetNudge,
+    SetPrompts,
+    ListPromptSets,
 )
 DELIVERY_COMMANDS = (SendNow, Status)
 
@@ -584,27 +606,54 @@ def _parse_skip(tokens: list[Token]) -> Skip:
     return Skip(_parse_day(words, "skip"))
 
 
-SETTINGS_HELP = "`/circle set nudge 12h` (1h to 7d after a check-in) or `/circle set nudge off`"
+NUDGE_HELP = "`/circle set nudge 12h` (1h to 7d after a check-in) or `/circle set nudge off`"
+PROMPTS_HELP = (
+    "`/circle set prompts &lt;set&gt;` (the questions check-ins and debriefs ask; "
+    "`/circle set prompts` lists the sets)"
+)
+SETTINGS_HELP = f"{NUDGE_HELP}; {PROMPTS_HELP}"
+# A question set's name (prompts/questions.py checks the same shape when it reads the files).
+_PROMPT_SET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
-def _parse_set(tokens: list[Token]) -> SetNudge:
+def _parse_set(tokens: list[Token]) -> SetNudge | SetPrompts | ListPromptSets:
     words = _words(tokens, "set")
     if not words:
         raise CommandError(f"Say which setting to change. The settings are: {SETTINGS_HELP}.")
-    if words[0].lower() != "nudge":
+    setting = words[0].lower()
+    if setting == "prompts":
+        return _parse_set_prompts(words[1:])
+    if setting != "nudge":
         raise CommandError(
             f"There is no setting called “{escape(words[0])}”. The settings are: {SETTINGS_HELP}."
         )
     if len(words) > 2:
         raise CommandError(
             f"`/circle set nudge` takes one value (got “{escape(' '.join(words[1:]))}”). "
-            f"Use {SETTINGS_HELP}."
+            f"Use {NUDGE_HELP}."
         )
     try:
         value = timeparse.parse_nudge(words[1] if len(words) == 2 else "")
     except timeparse.ParseError as error:
         raise _parse_error(error) from None
     return SetNudge(None if value is None else int(value.total_seconds()) // 60)
+
+
+def _parse_set_prompts(words: list[str]) -> SetPrompts | ListPromptSets:
+    if not words:
+        return ListPromptSets()
+    if len(words) > 1:
+        raise CommandError(
+            f"`/circle set prompts` takes one set name (got “{escape(' '.join(words))}”). "
+            + usage_hint("set prompts")
+        )
+    name = words[0].lower()
+    if not _PROMPT_SET_NAME.match(name):
+        raise CommandError(
+            f"“{escape(words[0])}” is not a question set name: names are lower-case letters, "
+            "digits, - and _. `/circle set prompts` lists the sets."
+        )
+    return SetPrompts(name)
 
 
 def _parse_send_now(kind: ScheduleKind) -> Callable[[list[Token]], SendNow]:

@@ -1,4 +1,4 @@
-"""What the rhythm subcommands do: schedules, demo days, pause/resume/skip, away/back, nudges.
+"""What the rhythm subcommands do: schedules, demo days, pause/resume/skip, away/back, settings.
 
 `run()` is called by `circle_commands` for every command in `commands.RHYTHM_COMMANDS`. Like
 the rest of `/circle`, it returns an `Outcome`: the answer for the ack, plus a `follow_up` only
@@ -39,6 +39,7 @@ from bot.commands import (
     Back,
     CancelDemoDay,
     ListDemoDays,
+    ListPromptSets,
     ListSchedules,
     NewDemoDay,
     NewSchedule,
@@ -46,12 +47,13 @@ from bot.commands import (
     Resume,
     RhythmCommand,
     SetNudge,
+    SetPrompts,
     Skip,
     Unschedule,
     usage_hint,
 )
 from bot.recurrence import WeeklyRecurrence, local_date_of, next_fire_time, resolve_wall_time
-from prompts import render
+from prompts import questions, render
 from storage.models import (
     Circle,
     DemoDay,
@@ -97,6 +99,8 @@ SUBCOMMAND_NAMES: dict[type, str] = {
     Away: "away",
     Back: "back",
     SetNudge: "set",
+    SetPrompts: "set prompts",
+    ListPromptSets: "set prompts",
 }
 # Who may run what: facilitators change the rhythm; any member may look, or step away.
 FACILITATOR_ACTIONS: dict[type, str] = {
@@ -108,12 +112,14 @@ FACILITATOR_ACTIONS: dict[type, str] = {
     Resume: "resume it",
     Skip: "skip a date",
     SetNudge: "change its settings",
+    SetPrompts: "choose its questions",
 }
 MEMBER_ACTIONS: dict[type, str] = {
     ListSchedules: "see its schedules",
     ListDemoDays: "see its demo days",
     Away: "mark themselves away",
     Back: "mark themselves back",
+    ListPromptSets: "see its question sets",
 }
 NEEDS_CALLER_ZONE = (NewSchedule, ListSchedules, NewDemoDay, Away)
 
@@ -208,6 +214,10 @@ def _do(session: Session, circle: Circle, command: RhythmCommand, call: Call) ->
         return _back(session, circle, call)
     if isinstance(command, SetNudge):
         return _set_nudge(session, circle, command)
+    if isinstance(command, SetPrompts):
+        return _set_prompts(session, circle, command)
+    if isinstance(command, ListPromptSets):
+        return _list_prompt_sets(circle)
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
 
@@ -805,3 +815,66 @@ def _set_nudge(session: Session, circle: Circle, command: SetNudge) -> str:
         f"Nudges for *{name}*: anyone who hasn't answered a check-in gets one reminder "
         f"{after} after it."
     )
+
+
+# --- question sets -----------------------------------------------------------------------------
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def _set_summary(question_set: questions.QuestionSet) -> str:
+    counts = (
+        f"{_count(len(question_set.checkin), 'check-in question')}, "
+        f"{_count(len(question_set.debrief), 'debrief question')}"
+    )
+    if question_set.description:
+        return f"{mrkdwn.escape(question_set.description)} ({counts})"
+    return counts
+
+
+def _set_names(library: questions.QuestionLibrary) -> str:
+    names = [f"`{name}`" for name in library.names()]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _list_prompt_sets(circle: Circle) -> str:
+    library = questions.library()
+    name = mrkdwn.escape(circle.name)
+    lines = [f"Question sets for *{name}* (choose one with `/circle set prompts &lt;set&gt;`):"]
+    for set_name in library.names():
+        in_use = " · *in use*" if set_name == circle.prompt_set else ""
+        lines.append(f"• `{set_name}`{in_use}: {_set_summary(library.get(set_name))}")
+    if circle.prompt_set not in library:
+        lines.append(
+            f"_*{name}* is set to `{mrkdwn.escape(circle.prompt_set)}`, which isn't available "
+            "any more: choose one of these._"
+        )
+    return "\n".join(lines)
+
+
+def _set_prompts(session: Session, circle: Circle, command: SetPrompts) -> str:
+    library = questions.library()
+    name = mrkdwn.escape(circle.name)
+    if command.name not in library:
+        raise Refusal(
+            f"There is no question set called `{mrkdwn.escape(command.name)}`. The sets are "
+            f"{_set_names(library)}: `/circle set prompts` shows what each one asks."
+        )
+    if command.name == circle.prompt_set:
+        return f"*{name}* already asks the `{command.name}` questions, so nothing changed."
+    chosen = library.get(command.name)
+    circle.prompt_set = command.name
+    session.add(circle)
+    lines = [
+        f"From the next check-in and debrief, *{name}* asks the `{command.name}` questions "
+        "(reflections already written keep their answers)."
+    ]
+    for title, asked in (("Check-in", chosen.checkin), ("Debrief", chosen.debrief)):
+        lines.append(f"*{title}*")
+        lines.extend(
+            f"{number}. {mrkdwn.escape(q.label)}{'' if q.required else ' _(optional)_'}"
+            for number, q in enumerate(asked, start=1)
+        )
+    return "\n".join(lines)

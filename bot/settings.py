@@ -8,6 +8,7 @@ expected (`ConfigError`); the CLI prints it and exits with status 2. Secret valu
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -36,6 +37,7 @@ EXPECTED: dict[str, str] = {
     "DELIVERY_LEASE_SECONDS": "a whole number of seconds between 1 and 3600",
     "SEND_CONCURRENCY": "a whole number between 1 and 100",
     "TICK_SECONDS": "a whole number of seconds between 1 and 60",
+    "PROMPTS_DIR": "an existing directory of question sets (<name>.yml files)",
 }
 
 
@@ -60,6 +62,8 @@ class Settings(BaseSettings):
     delivery_lease_seconds: int = Field(default=120, ge=1, le=3600)
     send_concurrency: int = Field(default=16, ge=1, le=100)
     tick_seconds: int = Field(default=30, ge=1, le=60)
+    # More question sets (prompts/questions.py); one named like a shipped set replaces it.
+    prompts_dir: Path | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -100,6 +104,18 @@ class Settings(BaseSettings):
         if not isinstance(value, str) or not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
             raise ValueError("not a URL")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("prompts_dir", mode="before")
+    @classmethod
+    def _blank_dir_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("prompts_dir")
+    @classmethod
+    def _prompts_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError("not a directory")
+        return value
 
     @field_validator("database_url")
     @classmethod
