@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from bot import mrkdwn
 from prompts import mention, render
-from prompts.questions import load_question_set
+from prompts.questions import question_set_or_default
 
 Message = dict[str, Any]
 Block = dict[str, Any]
@@ -107,7 +107,7 @@ def skipped_message(*, circle_name: str) -> Message:
 def questions_preview(kind: str, prompt_set: str = "default") -> list[str]:
     """The labels of the questions of a check-in or debrief, in order."""
     _check_kind(kind)
-    return [q.label for q in load_question_set(prompt_set).for_kind(kind)]
+    return [q.label for q in question_set_or_default(prompt_set).for_kind(kind)]
 
 
 def _check_kind(kind: str) -> None:

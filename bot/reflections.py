@@ -35,7 +35,12 @@ from bot.reflection_modal import (
     Prefill,
 )
 from bot.weeks import week_start
-from prompts.questions import Question, QuestionSetError, load_question_set
+from prompts.questions import (
+    Question,
+    QuestionSetError,
+    load_question_set,
+    question_set_or_default,
+)
 from storage.models import (
     ActionItem,
     ActionItemStatus,
@@ -232,7 +237,11 @@ def _target(
     user_id: str,
 ) -> Target:
     try:
-        questions = load_question_set(prompt_set).for_kind(kind)
+        if reflection is None:  # a new answer: the circle's set, or default if it is gone
+            chosen = question_set_or_default(prompt_set)
+            prompt_set, questions = chosen.name, chosen.for_kind(kind)
+        else:  # an edit needs the very questions it was written with
+            questions = load_question_set(prompt_set).for_kind(kind)
     except (QuestionSetError, ValueError):
         raise Refused("questions_gone", QUESTIONS_GONE) from None
     if reflection is not None:

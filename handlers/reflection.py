@@ -34,7 +34,7 @@ from bot.reflection_modal import (
     parse_submission,
 )
 from bot.reflections import Refused, Saved
-from handlers.home import publish_home
+from handlers.home import answer_click, publish_home
 from handlers.payloads import action_value, positive_id, tell_clicker
 from handlers.registry import Registrar
 
@@ -50,6 +50,20 @@ TRY_AGAIN_SAVE = (
 
 
 # --------------------------------------------------------------------------- the buttons
+
+
+def _tell(
+    services: Services, client: WebClient, body: dict[str, Any], respond: Respond, text: str
+) -> None:
+    """Answer the clicker where they clicked: in the DM, or (a Home click has no
+    response_url and no channel) as a notice on their Home."""
+    container = body.get("container") or {}
+    if container.get("type") == "message":
+        user_id = (body.get("user") or {}).get("id", "")
+        channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
+        tell_clicker(respond, client, channel_id, user_id, text)
+    else:
+        answer_click(services, client, body, respond, text)
 
 
 def reflection_open(
@@ -79,15 +93,13 @@ def _open_modal(
     services = context["services"]
     user_id = body.get("user", {}).get("id", "")
     team_id = context.team_id or body.get("team", {}).get("id", "")
-    container = body.get("container") or {}
-    channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
     action = ACTION_REFLECTION_EDIT if editing else ACTION_REFLECTION_OPEN
     raw_value = action_value(body)
     row_id = positive_id(raw_value)
     if row_id is None:
         logger.warning("%s from %s with a bad value %r", action, user_id, raw_value[:40])
         not_found = reflections.REFLECTION_NOT_FOUND if editing else reflections.NOT_FOUND
-        tell_clicker(respond, client, channel_id, user_id, not_found)
+        _tell(services, client, body, respond, not_found)
         return
     try:
         with services.db.read_session() as session:
@@ -102,11 +114,11 @@ def _open_modal(
             content = reflections.modal_content(session, target, max_follow_ups=MAX_FOLLOW_UPS)
     except Refused as refused:
         logger.warning("%s by %s on %s refused: %s", action, user_id, row_id, refused.reason)
-        tell_clicker(respond, client, channel_id, user_id, refused.text)
+        _tell(services, client, body, respond, refused.text)
         return
     except SQLAlchemyError:
         logger.exception("%s could not read %s", action, row_id)
-        tell_clicker(respond, client, channel_id, user_id, TRY_AGAIN_BUTTON)
+        _tell(services, client, body, respond, TRY_AGAIN_BUTTON)
         return
     view = build_reflection_modal(
         kind=content.kind,
@@ -123,7 +135,7 @@ def _open_modal(
         client.views_open(trigger_id=body.get("trigger_id", ""), view=view)
     except SlackApiError as exc:
         logger.warning("views.open for %s %s failed: %s", action, row_id, exc.response.get("error"))
-        tell_clicker(respond, client, channel_id, user_id, TRY_AGAIN_BUTTON)
+        _tell(services, client, body, respond, TRY_AGAIN_BUTTON)
 
 
 # --------------------------------------------------------------------------- the modal

@@ -213,6 +213,17 @@ def load_question_set(name: str = "default") -> QuestionSet:
     return library().get(name)
 
 
+def question_set_or_default(name: str) -> QuestionSet:
+    """The set called `name`, or `default` when it is gone (PROMPTS_DIR changed since a
+    facilitator chose it): a check-in still goes out and can be answered, and the log says why.
+    """
+    try:
+        return load_question_set(name)
+    except QuestionSetError:
+        logger.warning("question set %r is not available; using 'default'", name)
+        return load_question_set("default")
+
+
 # --- reading one file --------------------------------------------------------------------------
 
 

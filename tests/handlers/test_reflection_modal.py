@@ -920,3 +920,21 @@ def test_a_slack_error_after_saving_is_logged_not_shown(
     assert any("internal_error" in r.getMessage() for r in ours)
     assert all(r.exc_info is None for r in ours)  # a known Slack error, no traceback
     assert ephemeral_texts(sqlite_bot, ANA) == []
+
+
+def test_a_circle_whose_question_set_is_gone_still_gets_default_questions(
+    sqlite_bot: BotHarness,
+) -> None:
+    circle_id = circle_with_ana(sqlite_bot)
+    with sqlite_bot.db.session() as session:
+        circle = session.get(Circle, circle_id)
+        assert circle is not None
+        circle.prompt_set = "acme"  # chosen while PROMPTS_DIR still held acme.yml
+        session.add(circle)
+    sqlite_bot.slash("checkin now")
+    [dm] = [c for c in sqlite_bot.calls("chat.postMessage") if c.args.get("channel") == ANA]
+    assert "What did you try since last time?" in json.dumps(dm.args["blocks"])
+    message = sqlite_bot.fake.messages(dm.response["channel"])[-1]
+    modal = click(sqlite_bot, message)
+    assert modal is not None
+    assert "What did you try since last time?" in json.dumps(modal["blocks"])
