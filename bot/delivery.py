@@ -14,6 +14,10 @@ towards **at-least-once**: a `sending` row whose lease has expired is claimed ag
 re-sent. So nobody loses a message; a duplicate is possible only for the sends that were in
 flight at the crash (at most `concurrency` of them). Leases use the wall clock, not the
 logical `now` a tick may be given for a backfill.
+
+A fan-out is CPU-bound in this one process, so each claimed batch is read in one session and
+what a circle's deliveries share is built once per send (`SharedMessages`); see
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import ColumnElement, and_, bindparam, or_, update
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -111,7 +115,21 @@ class TickReport:
         return "; ".join(parts)
 
 
-MessageBuilder = Callable[[Session, Delivery], dict[str, Any] | None]
+Message = dict[str, Any]
+# Builds one delivery's message (None: nothing to send any more). Called one delivery at a
+# time, with a read session that already holds the delivery's circle and a nudge's check-in.
+MessageBuilder = Callable[[Session, Delivery], Message | None]
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A claimed delivery and its message, ready to be sent."""
+
+    id: int
+    recipient: str
+    attempts: int
+    message: Message | None  # None: nothing to say any more (circle archived, answered...)
+    unbuildable: bool = False  # building the message raised
 
 
 class Deliverer:
@@ -129,7 +147,7 @@ class Deliverer:
         self.client = paced_client(client, self.pacer)
         self.config = config or DeliveryConfig()
         self.clock = clock  # wall clock for leases
-        self.build_message = build_message or default_message
+        self.build_message = build_message  # None: SharedMessages, fresh for every send
 
     # --- the whole tick ---------------------------------------------------------------------
 
@@ -181,12 +199,13 @@ class Deliverer:
                 )
             insert = pg_insert if self.db.url.get_backend_name() == "postgresql" else sqlite_insert
             statement = (
-                insert(Delivery)
-                .values(rows)
+                insert(_TABLE)
                 .on_conflict_do_nothing(index_elements=["key"])
-                .returning(col(Delivery.id), col(Delivery.status))
+                .returning(_TABLE.c.id, _TABLE.c.status)
             )
-            inserted = session.execute(statement).all()
+            # executemany: SQLAlchemy batches the rows into a few cached INSERTs (compiling one
+            # VALUES clause of 2,000 rows took longer than sending them).
+            inserted = session.connection().execute(statement, rows).all()
         pending = [row_id for row_id, status in inserted if status == DeliveryStatus.PENDING]
         report.registered += len(inserted)
         report.missed += len(inserted) - len(pending)
@@ -216,22 +235,28 @@ class Deliverer:
         if not ids:
             return report
         workers = max(1, min(self.config.concurrency, len(ids)))
-        with (
-            _GroupWriter(self.db, self.clock, self.config.lease) as writer,
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool,
-        ):
-            feed = _ClaimedFeed(ids, writer, chunk=workers)
+        build = self.build_message or SharedMessages()
+        try:
+            with (
+                _GroupWriter(self.db, self.clock, self.config.lease) as writer,
+                ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool,
+            ):
+                feed = _ClaimedFeed(
+                    ids, writer, chunk=workers, prepare=lambda won: self._prepare(won, build)
+                )
 
-            def work() -> list[tuple[str, str | None]]:
-                outcomes = []
-                while (delivery_id := feed.next()) is not None:
-                    outcomes.append(self._deliver_claimed(delivery_id, now, writer))
-                return outcomes
+                def work() -> list[tuple[str, str | None]]:
+                    outcomes = []
+                    while (ready := feed.next()) is not None:
+                        outcomes.append(self._deliver(ready, now, writer))
+                    return outcomes
 
-            for future in [pool.submit(work) for _ in range(workers)]:
-                for status, error in future.result():
-                    report.count(status, error)
-            report.taken += feed.taken
+                for future in [pool.submit(work) for _ in range(workers)]:
+                    for status, error in future.result():
+                        report.count(status, error)
+                report.taken += feed.taken
+        finally:
+            self.client.close_idle_connections()  # a fan-out's connections end with it
         return report
 
     def claim(self, delivery_id: int) -> bool:
@@ -239,32 +264,51 @@ class Deliverer:
         with _GroupWriter(self.db, self.clock, self.config.lease) as writer:
             return delivery_id in writer.claim([delivery_id])
 
-    def _deliver_claimed(
-        self, delivery_id: int, now: datetime, writer: _GroupWriter
-    ) -> tuple[str, str | None]:
+    def _prepare(self, ids: list[int], build: MessageBuilder) -> list[_Ready]:
+        """Read just-claimed deliveries in one session and build their messages."""
+        ready = []
         try:
             with self.db.read_session() as session:
-                delivery = session.get(Delivery, delivery_id)
-                assert delivery is not None
-                message = self.build_message(session, delivery)
-                recipient, attempts = delivery.recipient, delivery.attempts
+                loaded, _related = _load_for_building(session, ids)
+                for delivery_id in ids:
+                    try:
+                        delivery = loaded[delivery_id]
+                        message = build(session, delivery)
+                    except Exception:
+                        logger.exception("delivery %s: could not build its message", delivery_id)
+                        ready.append(_Ready(delivery_id, "", 0, None, unbuildable=True))
+                        continue
+                    ready.append(
+                        _Ready(delivery_id, delivery.recipient, delivery.attempts, message)
+                    )
         except Exception:
-            logger.exception("delivery %s: could not build its message", delivery_id)
+            logger.exception("could not read %d claimed deliveries", len(ids))
+            built = {item.id for item in ready}
+            ready += [_Ready(i, "", 0, None, unbuildable=True) for i in ids if i not in built]
+        return ready
+
+    def _deliver(
+        self, ready: _Ready, now: datetime, writer: _GroupWriter
+    ) -> tuple[str, str | None]:
+        delivery_id = ready.id
+        if ready.unbuildable:
             return self._failed_send(
                 writer, delivery_id, "internal_error", attempts=self.config.max_attempts
             )
-        if message is None:  # nothing to say any more (circle archived, demo day cancelled)
+        if ready.message is None:  # nothing to say any more (circle archived, demo day cancelled)
             writer.record(delivery_id, DeliveryStatus.MISSED, error="no longer relevant")
             return "missed", None
         try:
-            self.pacer.wait_turn()
-            response = self.client.chat_postMessage(channel=recipient, **message)
-            self.pacer.sent()
+            with self.pacer.turn():
+                response = self.client.chat_postMessage(channel=ready.recipient, **ready.message)
         except SlackApiError as exc:
-            return self._failed_send(writer, delivery_id, slack_error_code(exc), attempts=attempts)
+            error = slack_error_code(exc)
+            return self._failed_send(writer, delivery_id, error, attempts=ready.attempts)
         except (SlackClientError, OSError) as exc:
             logger.warning("delivery %s: Slack unreachable: %s", delivery_id, exc)
-            return self._failed_send(writer, delivery_id, "connection_error", attempts=attempts)
+            return self._failed_send(
+                writer, delivery_id, "connection_error", attempts=ready.attempts
+            )
         writer.record(
             delivery_id,
             DeliveryStatus.SENT,
@@ -292,27 +336,36 @@ class Deliverer:
 
 
 class _ClaimedFeed:
-    """Hands claimed delivery ids to senders, claiming the next few whenever it runs dry.
+    """Hands claimed deliveries, messages built, to senders; claims the next few when it runs dry.
 
-    Claiming a handful at once saves write transactions; a claimed id waits only while the
-    ones before it are sent, well within its lease.
+    Claiming and reading a handful at once saves transactions; a claimed delivery waits only
+    while the ones before it are sent, well within its lease.
     """
 
-    def __init__(self, ids: list[int], writer: _GroupWriter, *, chunk: int) -> None:
+    def __init__(
+        self,
+        ids: list[int],
+        writer: _GroupWriter,
+        *,
+        chunk: int,
+        prepare: Callable[[list[int]], list[_Ready]],
+    ) -> None:
         self._todo = list(reversed(ids))
-        self._ready: list[int] = []
+        self._ready: list[_Ready] = []
         self._writer = writer
         self._chunk = chunk
+        self._prepare = prepare
         self._lock = threading.Lock()
         self.taken = 0  # claimed by someone else first
 
-    def next(self) -> int | None:
+    def next(self) -> _Ready | None:
         with self._lock:
             while not self._ready and self._todo:
                 batch = [self._todo.pop() for _ in range(min(self._chunk, len(self._todo)))]
                 won = self._writer.claim(batch)
-                self._ready = [i for i in reversed(batch) if i in won]
-                self.taken += len(batch) - len(self._ready)
+                self.taken += len(batch) - len(won)
+                if won:
+                    self._ready = list(reversed(self._prepare([i for i in batch if i in won])))
             return self._ready.pop() if self._ready else None
 
 
@@ -383,7 +436,6 @@ class _GroupWriter:
             self._write(batch)
 
     def _write(self, batch: list[_Op]) -> None:
-        table = Delivery.__table__  # type: ignore[attr-defined]  # Core: the fan-out's hot path
         try:
             with self.db.engine.begin() as connection:
                 claims = [op for op in batch if op.kind == "claim"]
@@ -391,17 +443,12 @@ class _GroupWriter:
                     wall_now = self.clock()
                     won = set(
                         connection.execute(
-                            update(table)
-                            .where(
-                                table.c.id.in_([i for op in claims for i in op.ids]),
-                                _claimable(wall_now),
-                            )
-                            .values(
-                                status=DeliveryStatus.SENDING,
-                                lease_until=wall_now + self.lease,
-                                attempts=table.c.attempts + 1,
-                            )
-                            .returning(table.c.id)
+                            _CLAIM,
+                            {
+                                "ids": [i for op in claims for i in op.ids],
+                                "wall_now": wall_now,
+                                "lease_until": wall_now + self.lease,
+                            },
                         ).scalars()
                     )
                     for op in claims:
@@ -409,9 +456,7 @@ class _GroupWriter:
                 records = [op for op in batch if op.kind == "record"]
                 if records:
                     connection.execute(
-                        update(table)
-                        .where(table.c.id == bindparam("row_id"))
-                        .values({name: bindparam(name) for name in RECORDED}),
+                        _RECORD,
                         [
                             {"row_id": op.ids[0], **dict.fromkeys(RECORDED), **op.values}
                             for op in records
@@ -439,7 +484,7 @@ def slack_error_code(exc: SlackApiError) -> str:
     return str(error)[:64]
 
 
-def _claimable(wall_now: datetime) -> ColumnElement[bool]:
+def _claimable(wall_now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """Pending, or being sent by someone whose lease ran out (a crashed sender)."""
     return or_(
         col(Delivery.status) == DeliveryStatus.PENDING,
@@ -450,6 +495,28 @@ def _claimable(wall_now: datetime) -> ColumnElement[bool]:
     )
 
 
+# The writer's two statements, built once (Core, not ORM: the fan-out's hot path).
+_TABLE = Delivery.__table__  # type: ignore[attr-defined]
+_CLAIM = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.id.in_(bindparam("ids", expanding=True)),
+        _claimable(bindparam("wall_now")),
+    )
+    .values(
+        status=DeliveryStatus.SENDING,
+        lease_until=bindparam("lease_until"),
+        attempts=_TABLE.c.attempts + 1,
+    )
+    .returning(_TABLE.c.id)
+)
+_RECORD = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"))
+    .values({name: bindparam(name) for name in RECORDED})
+)
+
+
 def _existing_keys(session: Session, keys: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(keys), 500):
@@ -458,42 +525,114 @@ def _existing_keys(session: Session, keys: list[str]) -> set[str]:
     return found
 
 
-def default_message(session: Session, delivery: Delivery) -> dict[str, Any] | None:
-    """The message for a delivery, or None when it should no longer be sent."""
+def _load_for_building(session: Session, ids: list[int]) -> tuple[dict[int, Delivery], list[Any]]:
+    """The deliveries, and their circles and nudges' check-ins (one query each).
+
+    The second list only keeps those objects alive: the session's identity map holds them
+    weakly, and while they are in it a builder's `session.get` needs no query of its own.
+    """
+    rows = session.exec(select(Delivery).where(col(Delivery.id).in_(ids))).all()
+    circle_ids = {row.circle_id for row in rows}
+    parent_ids = {row.parent_id for row in rows if row.parent_id is not None}
+    related: list[Any] = []
+    if circle_ids:
+        related += session.exec(select(Circle).where(col(Circle.id).in_(circle_ids))).all()
+    if parent_ids:
+        related += session.exec(select(Delivery).where(col(Delivery.id).in_(parent_ids))).all()
+    return {row.id: row for row in rows if row.id is not None}, related
+
+
+class SharedMessages:
+    """The default MessageBuilder of one send: what a circle's deliveries share is built once.
+
+    Check-ins (and nudges) to the members of a circle differ only in the delivery id their
+    buttons carry. So the message is built once per circle, kind, question set and circle name,
+    and each delivery gets a copy with its id filled in (`with_delivery_id`). The key holds
+    everything the shared part is built from, so a renamed circle gets a fresh message; the
+    circle itself is read with every claimed batch, so archiving it stops the rest of its
+    fan-out. A new SharedMessages is made for every send, so nothing outlives a tick.
+    A part that differs per recipient would go into the per-delivery step, not into the key.
+    """
+
+    def __init__(self) -> None:
+        self._shared: dict[tuple[object, ...], Message] = {}
+
+    def __call__(self, session: Session, delivery: Delivery) -> Message | None:
+        from bot import messages
+
+        circle = session.get(Circle, delivery.circle_id)
+        if circle is None or circle.is_archived:
+            return None
+        if delivery.kind in messages.CHECKIN_KINDS:
+            key: tuple[object, ...] = (delivery.kind, circle.id, circle.prompt_set, circle.name)
+            if key not in self._shared:
+                self._shared[key] = messages.checkin_message(
+                    kind=delivery.kind,
+                    circle_name=circle.name,
+                    questions=messages.questions_preview(delivery.kind, circle.prompt_set),
+                    delivery_id=0,
+                )
+            return with_delivery_id(self._shared[key], delivery.id or 0)
+        if delivery.kind == "nudge":
+            parent = session.get(Delivery, delivery.parent_id)
+            if parent is None or parent.answered_at or parent.skipped_at:
+                return None  # answered or skipped meanwhile: no nudge
+            key = ("nudge", parent.kind, circle.id, circle.name)
+            if key not in self._shared:
+                self._shared[key] = messages.nudge_message(
+                    kind=parent.kind, circle_name=circle.name, delivery_id=0
+                )
+            return with_delivery_id(self._shared[key], parent.id or 0)  # the buttons answer it
+        if delivery.kind == "demoday_reminder":
+            return _demoday_reminder(session, delivery, circle)  # one per channel: nothing shared
+        raise ValueError(f"unknown delivery kind {delivery.kind!r}")
+
+
+def default_message(session: Session, delivery: Delivery) -> Message | None:
+    """The message for one delivery, or None when it should no longer be sent."""
+    return SharedMessages()(session, delivery)
+
+
+def with_delivery_id(shared: Message, delivery_id: int) -> Message:
+    """A copy of a shared check-in or nudge whose Write and Skip buttons carry this id.
+
+    Only the blocks that change are copied; the rest is shared (messages are never mutated).
+    """
     from bot import messages
 
-    circle = session.get(Circle, delivery.circle_id)
-    if circle is None or circle.is_archived:
+    buttons = (messages.ACTION_REFLECTION_OPEN, messages.ACTION_CHECKIN_SKIP)
+    value = str(delivery_id)
+    blocks = [
+        {
+            **block,
+            "elements": [
+                {**element, "value": value} if element.get("action_id") in buttons else element
+                for element in block["elements"]
+            ],
+        }
+        if block.get("type") == "actions"
+        else block
+        for block in shared["blocks"]
+    ]
+    return {**shared, "blocks": blocks}
+
+
+def _demoday_reminder(session: Session, delivery: Delivery, circle: Circle) -> Message | None:
+    from bot import messages
+
+    demo_day = session.get(DemoDay, delivery.ref_id)
+    if demo_day is None or demo_day.cancelled_at is not None:
         return None
-    if delivery.kind in ("checkin", "debrief"):
-        return messages.checkin_message(
-            kind=delivery.kind,
-            circle_name=circle.name,
-            questions=messages.questions_preview(delivery.kind, circle.prompt_set),
-            delivery_id=delivery.id or 0,
-        )
-    if delivery.kind == "nudge":
-        parent = session.get(Delivery, delivery.parent_id)
-        if parent is None or parent.answered_at or parent.skipped_at:
-            return None  # answered or skipped meanwhile: no nudge
-        return messages.nudge_message(
-            kind=parent.kind, circle_name=circle.name, delivery_id=parent.id or 0
-        )
-    if delivery.kind == "demoday_reminder":
-        demo_day = session.get(DemoDay, delivery.ref_id)
-        if demo_day is None or demo_day.cancelled_at is not None:
-            return None
-        signups = session.exec(
-            select(DemoSignup)
-            .where(DemoSignup.demo_day_id == demo_day.id)
-            .order_by(col(DemoSignup.created_at))
-        ).all()
-        return messages.demoday_reminder_message(
-            circle_name=circle.name,
-            demo_day_id=demo_day.id or 0,
-            title=demo_day.title,
-            starts_at=demo_day.starts_at,
-            signups=[(s.user_id, s.title) for s in signups],
-            now=delivery.due_at,
-        )
-    raise ValueError(f"unknown delivery kind {delivery.kind!r}")
+    signups = session.exec(
+        select(DemoSignup)
+        .where(DemoSignup.demo_day_id == demo_day.id)
+        .order_by(col(DemoSignup.created_at))
+    ).all()
+    return messages.demoday_reminder_message(
+        circle_name=circle.name,
+        demo_day_id=demo_day.id or 0,
+        title=demo_day.title,
+        starts_at=demo_day.starts_at,
+        signups=[(s.user_id, s.title) for s in signups],
+        now=delivery.due_at,
+    )

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import http.server
+import itertools
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
+from bot import messages
 from bot.delivery import Deliverer, DeliveryConfig
+from bot.pacing import HEADROOM, PROBE_EVERY, PROBE_STEP, KeepAliveWebClient, SendPacer
 from storage.models import Circle, Delivery, DeliveryStatus, DemoDay, DemoSignup
 from tests.factories import LONG_AGO, T, add_participant, make_circle, utc, weekly
 from tests.harness import ANA, BEN, CHANNEL, CHLOE, BotHarness
@@ -51,12 +59,8 @@ def test_a_due_checkin_is_sent_once_however_often_we_tick(bot: BotHarness) -> No
     assert all(r.message_ts and r.channel_id and r.channel_id.startswith("D") for r in rows)
     [dm] = dms_to(bot, ANA)
     assert "Leads" in str(dm["text"])
-    actions = [
-        e["action_id"]
-        for b in dm["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]  # type: ignore[index,union-attr,attr-defined]
-    ]
+    blocks: list[dict[str, Any]] = dm["blocks"]  # type: ignore[assignment]
+    actions = [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
     assert actions == ["reflection_open", "checkin_skip"]
 
 
@@ -224,3 +228,242 @@ def test_an_archived_circles_pending_work_is_not_sent(bot: BotHarness) -> None:
         circle.archived_at = MONDAY_0900_LONDON
     deliverer.send_pending(now=MONDAY_0900_LONDON)
     assert bot.calls("chat.postMessage") == []
+
+
+# --- what a fan-out builds once, and what each delivery gets --------------------------------
+
+
+def test_every_checkin_is_the_full_message_with_its_own_delivery_id(sqlite_bot: BotHarness) -> None:
+    bot = sqlite_bot
+    set_up_checkin(bot, (ANA, "Europe/London"), (BEN, "Europe/London"), (CHLOE, "Europe/London"))
+    bot.services.deliverer.tick(MONDAY_0900_LONDON)
+    rows = deliveries(bot)
+    assert len(rows) == 3
+    questions = messages.questions_preview("checkin", bot.circles()[0].prompt_set)
+    for row in rows:
+        assert row.id is not None
+        expected = messages.checkin_message(
+            kind="checkin", circle_name="Leads", questions=questions, delivery_id=row.id
+        )
+        [dm] = dms_to(bot, row.recipient)
+        assert (dm["text"], dm["blocks"]) == (expected["text"], expected["blocks"])
+
+
+def test_a_circle_renamed_between_ticks_gets_checkins_with_its_new_name(
+    sqlite_bot: BotHarness,
+) -> None:
+    bot = sqlite_bot
+    set_up_checkin(bot, (ANA, "Europe/London"))
+    deliverer = bot.services.deliverer
+    deliverer.tick(MONDAY_0900_LONDON)
+    with bot.db.session() as s:
+        s.exec(select(Circle)).one().name = "Product Leads"
+    deliverer.tick(MONDAY_0900_LONDON + timedelta(days=7))
+    first, second = (str(dm["text"]) for dm in dms_to(bot, ANA))
+    assert "*Leads*" in first
+    assert "*Product Leads*" in second
+
+
+def test_a_nudges_buttons_answer_the_checkin_it_follows_up(sqlite_bot: BotHarness) -> None:
+    bot = sqlite_bot
+    set_up_checkin(bot)
+    deliverer = bot.services.deliverer
+    deliverer.tick(MONDAY_0900_LONDON)
+    deliverer.tick(MONDAY_0900_LONDON + timedelta(hours=24))
+    checkins = {r.recipient: r.id for r in deliveries(bot) if r.kind == "checkin"}
+    for user_id in (ANA, BEN):
+        checkin, nudge = dms_to(bot, user_id)
+        assert button_values(nudge) == [str(checkins[user_id])] * 2
+        assert button_values(checkin) == [str(checkins[user_id])] * 2
+
+
+def button_values(message: dict[str, object]) -> list[str]:
+    blocks: list[dict[str, Any]] = message["blocks"]  # type: ignore[assignment]
+    return [e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+# --- the fan-out's Slack client: 429s and dropped connections --------------------------------
+
+
+def test_a_throttled_checkin_waits_for_retry_after_and_is_sent(sqlite_bot: BotHarness) -> None:
+    bot = sqlite_bot
+    set_up_checkin(bot, (ANA, "Europe/London"))
+    bot.fake.inject_error("chat.postMessage", "ratelimited", status=429, times=1)
+    report = bot.services.deliverer.tick(MONDAY_0900_LONDON)
+    assert (report.sent, report.retrying) == (1, 0)
+    first, second = bot.calls("chat.postMessage")
+    assert (first.status, second.status) == (429, 200)
+    assert second.at - first.at >= 0.95  # the fake's Retry-After: 1
+
+
+def test_a_dropped_connection_is_retried_on_a_new_one(sqlite_bot: BotHarness) -> None:
+    bot = sqlite_bot
+    set_up_checkin(bot, (ANA, "Europe/London"), (BEN, "Europe/London"))
+    bot.fake.inject_connection_drop("chat.postMessage")
+    report = bot.services.deliverer.tick(MONDAY_0900_LONDON)
+    assert report.sent == 2
+    assert sorted(c.status for c in bot.calls("chat.postMessage")) == [0, 200, 200]
+    assert len(dms_to(bot, ANA)) == 1 and len(dms_to(bot, BEN)) == 1
+
+
+class _Slack(http.server.BaseHTTPRequestHandler):
+    """Answers every Web API call with ok; `api.test` answers, then hangs up without saying so."""
+
+    protocol_version = "HTTP/1.1"
+    connections = 0
+    hung_up = threading.Event()
+
+    def setup(self) -> None:
+        super().setup()
+        type(self).connections += 1
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"] or 0))
+        body = b'{"ok": true, "channel": "D1", "ts": "1.0"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        if self.path.endswith("/api.test"):
+            self.close_connection = True
+
+    def finish(self) -> None:
+        super().finish()
+        type(self).hung_up.set()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_the_fan_out_client_keeps_its_connection_and_replaces_a_closed_one() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Slack)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = KeepAliveWebClient(
+        token="xoxb-test",
+        base_url=f"http://127.0.0.1:{server.server_port}/api/",
+        retry_handlers=[],  # a broken connection would raise, not be retried
+    )
+    try:
+        for n in range(5):
+            assert client.chat_postMessage(channel=f"U{n}", text="hi")["ok"]
+        assert _Slack.connections == 1
+        client.api_call("api.test")  # Slack closes the connection after answering
+        assert _Slack.hung_up.wait(5)
+        time.sleep(0.05)  # the close reaches this end
+        assert client.chat_postMessage(channel="U9", text="hi")["ok"]  # no error: a new one
+        assert _Slack.connections == 2
+        client.close_idle_connections()
+        assert client.chat_postMessage(channel="U9", text="hi")["ok"]
+        assert _Slack.connections == 3
+    finally:
+        client.close_idle_connections()
+        server.shutdown()
+        server.server_close()
+
+
+# --- pacing (clock and sleep injected) --------------------------------------------------------
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.during_sleep: list[Callable[[], None]] = []  # run once each, on the next sleep
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        while self.during_sleep:
+            self.during_sleep.pop()()
+
+
+def throttled_after_a_burst(t: FakeTime, sends: int = 100, burst_seconds: float = 0.2) -> SendPacer:
+    """A pacer whose first `sends` went out unpaced and were accepted; then Slack said 429."""
+    pacer = SendPacer(clock=t.clock, sleep=t.sleep)
+    for n in range(sends):
+        t.now = n * burst_seconds / sends
+        with pacer.turn():
+            pass
+    t.now = burst_seconds
+    pacer.throttled(retry_after=1.0)
+    return pacer
+
+
+def test_after_a_429_sends_wait_for_retry_after_then_go_just_under_the_accepted_rate() -> None:
+    t = FakeTime()
+    pacer = throttled_after_a_burst(t)
+    turns = []
+    for _ in range(5):
+        with pacer.turn():
+            turns.append(t.now)
+    assert turns[0] == pytest.approx(1.2)  # the 429 at 0.2 s said Retry-After: 1
+    gaps = [later - earlier for earlier, later in itertools.pairwise(turns)]
+    assert gaps == pytest.approx([1 / (100 * HEADROOM)] * 4)
+
+
+def test_a_turn_booked_before_a_429_waits_for_the_pause() -> None:
+    t = FakeTime()
+    pacer = throttled_after_a_burst(t)
+    with pacer.turn():
+        pass
+    throttled_at: list[float] = []
+
+    def slack_throttles_another_sender() -> None:
+        throttled_at.append(t.now)
+        pacer.throttled(retry_after=2.0)
+
+    t.during_sleep.append(slack_throttles_another_sender)
+    with pacer.turn():
+        let_go = t.now
+    assert let_go == pytest.approx(throttled_at[0] + 2.0)
+
+
+def test_a_raised_pace_that_runs_into_a_429_is_undone_and_raised_half_as_often() -> None:
+    t = FakeTime()
+    pacer = throttled_after_a_burst(t)
+    for _ in range(2):  # the first was booked during the pause, the second after it
+        with pacer.turn():
+            pass
+    paced = pacer.rate or 0.0
+    assert paced == pytest.approx(100 * HEADROOM)
+    t.now += PROBE_EVERY + 1
+    with pacer.turn():
+        pass
+    assert pacer.rate == pytest.approx(paced / PROBE_STEP)  # raised after a quiet while
+    pacer.throttled(retry_after=1.0)
+    assert pacer.rate == pytest.approx(paced)  # too far: back to the pace that worked
+    t.now += PROBE_EVERY + 2
+    with pacer.turn():
+        pass
+    assert pacer.rate == pytest.approx(paced)  # not raised again as soon
+    t.now += PROBE_EVERY
+    with pacer.turn():
+        pass
+    assert pacer.rate == pytest.approx(paced / PROBE_STEP)
+
+
+def test_paced_sends_are_held_back_while_slack_is_not_answering() -> None:
+    t = FakeTime()
+    pacer = throttled_after_a_burst(t)  # answers took no time: two sends in flight are plenty
+    answer = threading.Event()
+    let_go: list[float] = []
+
+    def sender() -> None:
+        with pacer.turn():
+            let_go.append(t.now)
+            answer.wait(10)
+
+    senders = [threading.Thread(target=sender) for _ in range(3)]
+    for thread in senders:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while len(let_go) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert len(let_go) == 2  # the third waits for an answer
+    answer.set()
+    for thread in senders:
+        thread.join(5)
+    assert len(let_go) == 3
