@@ -159,6 +159,7 @@ class SkipDay(SQLModel, table=True):
 
 class DemoDay(SQLModel, table=True):
     __tablename__ = "demo_day"
+    __table_args__ = (Index("ix_demo_day_circle_starts", "circle_id", "starts_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     team_id: str = Field(max_length=32)
@@ -257,6 +258,7 @@ class Reflection(SQLModel, table=True):
         UniqueConstraint("delivery_id", name="uq_reflection_delivery"),
         Index("ix_reflection_circle_week", "circle_id", "week_start"),
         Index("ix_reflection_author", "team_id", "user_id", "submitted_at"),
+        Index("ix_reflection_circle_submitted", "circle_id", "submitted_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -308,6 +310,9 @@ class ActionItem(SQLModel, table=True):
     __table_args__ = (
         Index("ix_action_item_owner", "team_id", "user_id", "status"),
         Index("ix_action_item_circle_due", "circle_id", "due_date"),
+        Index("ix_action_item_circle_created", "circle_id", "created_at"),
+        Index("ix_action_item_circle_status_done", "circle_id", "status", "done_at"),
+        Index("ix_action_item_circle_dropped", "circle_id", "dropped_at"),
         UniqueConstraint("reflection_id", "question_id", name="uq_action_item_source"),
     )
 
