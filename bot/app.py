@@ -102,6 +102,7 @@ def bootstrap(
             grace=timedelta(hours=settings.missed_grace_hours),
             lease=timedelta(seconds=settings.delivery_lease_seconds),
             concurrency=settings.send_concurrency,
+            digest_chart=settings.digest_chart,
         ),
     )
     return Services(
@@ -121,6 +122,7 @@ def start_scheduler(services: Services) -> RhythmScheduler:
         leadership_for(services.db),
         clock=services.clock,
         interval_seconds=services.settings.tick_seconds,
+        retention_days=services.settings.data_retention_days,
     )
     scheduler.start()
     return scheduler

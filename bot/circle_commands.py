@@ -20,6 +20,7 @@ from sqlmodel import Session
 from bot import circles, mrkdwn, people
 from bot.circles import Refusal
 from bot.commands import (
+    DATA_RIGHTS_COMMANDS,
     DELIVERY_COMMANDS,
     RHYTHM_COMMANDS,
     SUBCOMMANDS,
@@ -29,6 +30,7 @@ from bot.commands import (
     CommandError,
     Create,
     Help,
+    Learnings,
     Members,
     Remove,
     Rename,
@@ -67,6 +69,7 @@ class Invocation:
     channel_id: str
     channel_name: str
     text: str
+    trigger_id: str = ""  # opens a modal within 3 seconds (forget-me's confirmation)
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Invocation:
@@ -76,6 +79,7 @@ class Invocation:
             channel_id=payload.get("channel_id", ""),
             channel_name=payload.get("channel_name", ""),
             text=payload.get("text", "") or "",
+            trigger_id=payload.get("trigger_id", "") or "",
         )
 
     @property
@@ -142,10 +146,18 @@ def _dispatch(command: Command, inv: Invocation, deps: Deps) -> Outcome:
         from bot import rhythm_commands  # it builds on this module's Outcome and circle_here
 
         return rhythm_commands.run(command, inv, deps)
+    if isinstance(command, Learnings):
+        from bot import learnings  # searches every circle of the caller, from any channel
+
+        return learnings.run(command, inv, deps)
     if isinstance(command, DELIVERY_COMMANDS):
         from bot import delivery_commands  # the delivery engine's commands (the lead's module)
 
         return delivery_commands.run(command, inv, deps)
+    if isinstance(command, DATA_RIGHTS_COMMANDS):
+        from bot import data_rights  # people's rights over their data; builds on Outcome
+
+        return data_rights.run(command, inv, deps)
     with deps.db.session() as session:
         circle = circle_here(session, inv, subcommand=type(command).__name__.lower())
         if isinstance(command, Members):

@@ -187,6 +187,7 @@ def tick(
 
     Safe to run from cron or by hand while `serve` runs: every message is claimed under a
     unique key first. Work older than MISSED_GRACE_HOURS is recorded as missed, not sent.
+    With DATA_RETENTION_DAYS set it also clears reflection text older than that (idempotent).
     """
     moment = parse_instant(at) if at else None
     with startup_errors():
@@ -197,8 +198,15 @@ def tick(
         services = bootstrap(settings)
         now = moment or services.clock()
         report = services.deliverer.tick(now)
+        retention = None
+        if settings.data_retention_days is not None:
+            from bot.data_rights import sweep_retention
+
+            retention = sweep_retention(services.db, now=now, days=settings.data_retention_days)
         services.db.dispose()
     typer.echo(f"tick at {now:%Y-%m-%dT%H:%M:%SZ}: {report.line()}")
+    if retention is not None:
+        typer.echo(f"{retention.line()} (older than {settings.data_retention_days} days)")
 
 
 sandbox_cli = typer.Typer(help="Talk to a sandbox started with `circlebot serve --sandbox`.")

@@ -122,6 +122,43 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "debrief now", "/circle debrief now", "/circle debrief now", "send a debrief right away"
     ),
     Subcommand("status", "/circle status", "/circle status", "see what was delivered this week"),
+    Subcommand(
+        "digest preview",
+        "/circle digest preview",
+        "/circle digest preview",
+        "see what this week's digest says so far to leaders, the circle and facilitators "
+        "(only you see it)",
+    ),
+    Subcommand(
+        "digest send",
+        "/circle digest send",
+        "/circle digest send",
+        "send this week's digest so far now, to the channel, the facilitators and the leaders",
+    ),
+    Subcommand(
+        "learnings",
+        "/circle learnings <words>",
+        "/circle learnings delegation feedback",
+        "search the reflections you may read, in all your circles (works in any channel)",
+    ),
+    Subcommand(
+        "my-data",
+        "/circle my-data",
+        "/circle my-data",
+        "get everything Circlebot holds about you, as a file in a direct message",
+    ),
+    Subcommand(
+        "forget-me",
+        "/circle forget-me",
+        "/circle forget-me",
+        "delete everything Circlebot holds about you (asks you to confirm first)",
+    ),
+    Subcommand(
+        "export",
+        "/circle export",
+        "/circle export",
+        "facilitators: get the circle's reflections you may read as a CSV file by direct message",
+    ),
 )
 SUBCOMMANDS_BY_NAME = {sub.name: sub for sub in SUBCOMMANDS}
 
@@ -327,6 +364,23 @@ class Status:
     """`status` (run by bot.delivery_commands)."""
 
 
+@dataclass(frozen=True)
+class DigestPreview:
+    """`digest preview` (run by bot.delivery_commands)."""
+
+
+@dataclass(frozen=True)
+class DigestSend:
+    """`digest send` (run by bot.delivery_commands)."""
+
+
+@dataclass(frozen=True)
+class Learnings:
+    """`learnings <words>` (run by bot.learnings, which reads the words out of `text`)."""
+
+    text: str
+
+
 RhythmCommand = (
     NewSchedule
     | ListSchedules
@@ -343,7 +397,29 @@ RhythmCommand = (
     | SetPrompts
     | ListPromptSets
 )
-DeliveryCommand = SendNow | Status
+DeliveryCommand = SendNow | Status | DigestPreview | DigestSend
+
+
+# --- people's rights over their data (run by bot/data_rights.py) ------------------------------
+
+
+@dataclass(frozen=True)
+class MyData:
+    """`my-data`: a copy of everything held about the caller."""
+
+
+@dataclass(frozen=True)
+class ForgetMe:
+    """`forget-me`: delete everything held about the caller, after a confirmation."""
+
+
+@dataclass(frozen=True)
+class Export:
+    """`export`: the circle's reflections for a facilitator, as CSV."""
+
+
+DataRightsCommand = MyData | ForgetMe | Export
+DATA_RIGHTS_COMMANDS = (MyData, ForgetMe, Export)
 RHYTHM_COMMANDS = (
     NewSchedule,
     ListSchedules,
@@ -360,10 +436,20 @@ RHYTHM_COMMANDS = (
     SetPrompts,
     ListPromptSets,
 )
-DELIVERY_COMMANDS = (SendNow, Status)
+DELIVERY_COMMANDS = (SendNow, Status, DigestPreview, DigestSend)
 
 Command = (
-    Help | Create | Add | Remove | Members | Rename | Archive | RhythmCommand | DeliveryCommand
+    Help
+    | Create
+    | Add
+    | Remove
+    | Members
+    | Rename
+    | Archive
+    | RhythmCommand
+    | DeliveryCommand
+    | Learnings
+    | DataRightsCommand
 )
 
 
@@ -391,8 +477,12 @@ def parse(text: str) -> Command:
     if name == "archive":
         _no_arguments(rest, "archive")
         return Archive()
+    if name in ("learnings", "learning"):
+        return Learnings(" ".join(_display(token) for token in rest))
     if name in _RHYTHM_PARSERS:
         return _RHYTHM_PARSERS[name](rest)
+    if name in _DATA_RIGHTS_PARSERS:
+        return _DATA_RIGHTS_PARSERS[name](rest)
     return Help(unknown=head.text)
 
 
@@ -671,6 +761,18 @@ def _parse_send_now(kind: ScheduleKind) -> Callable[[list[Token]], SendNow]:
     return parse_it
 
 
+def _parse_digest(tokens: list[Token]) -> DigestPreview | DigestSend:
+    words = [_display(token).lower() for token in tokens]
+    if words == ["preview"]:
+        return DigestPreview()
+    if words == ["send"]:
+        return DigestSend()
+    raise CommandError(
+        "Use `/circle digest preview` to see this week's digest so far, or `/circle digest send` "
+        "to send it now. To change when it goes out: `/circle schedule digest mon 08:00`."
+    )
+
+
 def _no_arguments_then(sub: str, command: Command) -> Callable[[list[Token]], Command]:
     def parse_it(tokens: list[Token]) -> Command:
         _no_arguments(tokens, sub)
@@ -696,4 +798,14 @@ _RHYTHM_PARSERS: dict[str, Callable[[list[Token]], Command]] = {
     "checkin": _parse_send_now(ScheduleKind.CHECKIN),
     "debrief": _parse_send_now(ScheduleKind.DEBRIEF),
     "status": _no_arguments_then("status", Status()),
+    "digest": _parse_digest,
+}
+
+
+_DATA_RIGHTS_PARSERS: dict[str, Callable[[list[Token]], Command]] = {
+    "my-data": _no_arguments_then("my-data", MyData()),
+    "mydata": _no_arguments_then("my-data", MyData()),
+    "forget-me": _no_arguments_then("forget-me", ForgetMe()),
+    "forgetme": _no_arguments_then("forget-me", ForgetMe()),
+    "export": _no_arguments_then("export", Export()),
 }

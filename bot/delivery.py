@@ -67,6 +67,14 @@ PERMANENT_ERRORS = frozenset(
 )
 
 
+# A message holding this key is uploaded with files_upload_v2 (its value: the arguments)
+# instead of posted: the chart after a leader's digest (bot/digest.py).
+FILE_UPLOAD = "file_upload"
+DIGEST_DELIVERY_KINDS = frozenset(
+    {"digest_circle", "digest_facilitator", "digest_leader", "digest_chart"}
+)
+
+
 def wall_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -78,6 +86,7 @@ class DeliveryConfig:
     lease: timedelta = timedelta(minutes=2)  # how long a claim protects a send in progress
     concurrency: int = 16  # sends in flight at once (Slack's rate limit is the real bound)
     max_attempts: int = 5  # transient failures before a delivery is marked failed
+    digest_chart: bool = True  # DIGEST_CHART: a participation chart follows each leader digest
 
 
 @dataclass
@@ -160,7 +169,12 @@ class Deliverer:
 
     def due(self, now: datetime) -> list[DueMessage]:
         with self.db.read_session() as session:
-            return due_messages(session, now=now, since=now - self.config.lookback)
+            return due_messages(
+                session,
+                now=now,
+                since=now - self.config.lookback,
+                charts=self.config.digest_chart,
+            )
 
     # --- 1. register ------------------------------------------------------------------------
 
@@ -300,7 +314,13 @@ class Deliverer:
             return "missed", None
         try:
             with self.pacer.turn():
-                response = self.client.chat_postMessage(channel=ready.recipient, **ready.message)
+                if FILE_UPLOAD in ready.message:  # a digest's chart: a file, not a post
+                    upload = ready.message[FILE_UPLOAD]
+                    response = self.client.files_upload_v2(channel=ready.recipient, **upload)
+                else:
+                    response = self.client.chat_postMessage(
+                        channel=ready.recipient, **ready.message
+                    )
         except SlackApiError as exc:
             error = slack_error_code(exc)
             return self._failed_send(writer, delivery_id, error, attempts=ready.attempts)
@@ -585,6 +605,10 @@ class SharedMessages:
             return with_delivery_id(self._shared[key], parent.id or 0)  # the buttons answer it
         if delivery.kind == "demoday_reminder":
             return _demoday_reminder(session, delivery, circle)  # one per channel: nothing shared
+        if delivery.kind in DIGEST_DELIVERY_KINDS:
+            from bot import digest  # per audience and week: nothing shared between them
+
+            return digest.message_for_delivery(session, delivery, circle)
         raise ValueError(f"unknown delivery kind {delivery.kind!r}")
 
 

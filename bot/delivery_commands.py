@@ -1,8 +1,9 @@
-"""`/circle checkin now`, `/circle debrief now` and `/circle status`.
+"""`/circle checkin now`, `/circle debrief now`, `/circle digest preview|send` and `/circle status`.
 
 "Now" sends go through the same delivery machinery as scheduled ones: each message is
 registered under a key for (kind, circle, person, minute), so a repeated command within the
-same minute sends nothing twice.
+same minute sends nothing twice. `digest send` covers this week to date under keys of its
+own (bot/digest.py), so it never stops Monday's digest of the complete week.
 """
 
 from __future__ import annotations
@@ -14,26 +15,45 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
-from bot import circles, mrkdwn
+from bot import circles, digest, mrkdwn
 from bot.circles import Refusal
 from bot.delivery import TickReport
-from bot.due import DueMessage, circle_zone, is_paused_on, participants_of, zone
+from bot.due import (
+    DueMessage,
+    circle_zone,
+    digest_chart_due,
+    is_paused_on,
+    participants_of,
+    zone,
+)
 from bot.recurrence import local_date_of
 from storage.models import Circle, Delivery, DeliveryStatus
 
 if TYPE_CHECKING:
     from bot.circle_commands import Deps, Invocation, Outcome
 
-KIND_WORDS = {"checkin": "check-in", "debrief": "debrief", "nudge": "nudge"}
+KIND_WORDS = {
+    "checkin": "check-in",
+    "debrief": "debrief",
+    "nudge": "nudge",
+    digest.DIGEST_CIRCLE: "digest in the channel",
+    digest.DIGEST_FACILITATOR: "digest for facilitators",
+    digest.DIGEST_LEADER: "digest for leaders",
+    digest.DIGEST_CHART: "digest chart for leaders",
+}
 
 
 def run(command: object, invocation: Invocation, deps: Deps) -> Outcome:
-    from bot.commands import SendNow, Status
+    from bot.commands import DigestPreview, DigestSend, SendNow, Status
 
     if isinstance(command, SendNow):
         return send_now(command.kind, invocation, deps)
     if isinstance(command, Status):
         return status(invocation, deps)
+    if isinstance(command, DigestPreview):
+        return digest_preview(invocation, deps)
+    if isinstance(command, DigestSend):
+        return digest_send(invocation, deps)
     raise TypeError(f"not a delivery command: {command!r}")
 
 
@@ -113,6 +133,109 @@ def _send_report(word: str, name: str, report: TickReport, away: list[str]) -> s
     return "\n".join(lines)
 
 
+def digest_preview(inv: Invocation, deps: Deps) -> Outcome:
+    """Each audience's version of this week's digest so far, only for the facilitator."""
+    from bot.circle_commands import Outcome, circle_here
+
+    now = deps.clock()
+    with deps.db.session() as session:
+        circle = circle_here(session, inv, subcommand="digest preview")
+        circles.require_facilitator(session, circle, inv.user_id, "preview the digest")
+        return Outcome(digest.preview_text(digest.preview(session, circle, now=now)))
+
+
+def digest_send(inv: Invocation, deps: Deps) -> Outcome:
+    """Send this week's digest so far now: the channel post, facilitators', leaders' (and
+    their charts), claimed and recorded like scheduled ones."""
+    from bot.circle_commands import Outcome, circle_here
+
+    now = deps.clock()
+    with deps.db.session() as session:
+        circle = circle_here(session, inv, subcommand="digest send")
+        circles.require_facilitator(session, circle, inv.user_id, "send the digest")
+        plan = digest.manual_send(session, circle, now=now)
+        name = circle.name
+
+    def follow_up() -> str:
+        deliverer = deps.deliverer
+        ids = deliverer.register(plan.due, now=now)
+        if not ids:
+            return (
+                f"The digest of *{mrkdwn.escape(name)}* already went out this minute; "
+                "nothing was sent twice."
+            )
+        deliverer.send(ids, now=now)
+        if deliverer.config.digest_chart:  # the charts follow their leader digests at once
+            with deps.db.session() as session:
+                sent = session.exec(
+                    select(Delivery).where(
+                        col(Delivery.id).in_(ids),
+                        Delivery.kind == digest.DIGEST_LEADER,
+                        Delivery.status == DeliveryStatus.SENT,
+                        col(Delivery.channel_id).is_not(None),
+                    )
+                ).all()
+                charts = [digest_chart_due(row) for row in sent]
+            chart_ids = deliverer.register(charts, now=now)
+            deliverer.send(chart_ids, now=now)
+            ids += chart_ids
+        with deps.db.session() as session:
+            rows = list(session.exec(select(Delivery).where(col(Delivery.id).in_(ids))).all())
+            failures = [(d, digest.delivery_recipient(session, d)) for d in rows]
+        return _digest_send_report(name, plan, rows, failures)
+
+    leaders = f"{plan.leaders} {'leader' if plan.leaders == 1 else 'leaders'}"
+    facilitators = (
+        f"{plan.facilitators} {'facilitator' if plan.facilitators == 1 else 'facilitators'}"
+    )
+    return Outcome(
+        f"Sending the digest of *{mrkdwn.escape(name)}* for this week so far to the channel, "
+        f"{facilitators} and {leaders}…",
+        follow_up,
+    )
+
+
+def _digest_send_report(
+    name: str,
+    plan: digest.ManualSend,
+    rows: Sequence[Delivery],
+    recipients: Sequence[tuple[Delivery, object]],
+) -> str:
+    sent: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for row in rows:
+        total[row.kind] += 1
+        sent[row.kind] += row.status == DeliveryStatus.SENT
+    post = "the channel post" if sent[digest.DIGEST_CIRCLE] else "no channel post"
+    parts = [
+        post,
+        f"{sent[digest.DIGEST_FACILITATOR]} of {total[digest.DIGEST_FACILITATOR]} facilitator DMs",
+        f"{sent[digest.DIGEST_LEADER]} of {total[digest.DIGEST_LEADER]} leader DMs",
+    ]
+    if total[digest.DIGEST_CHART]:
+        parts.append(f"{sent[digest.DIGEST_CHART]} of {total[digest.DIGEST_CHART]} charts")
+    lines = [
+        f"Sent the digest of *{mrkdwn.escape(name)}* for the week of "
+        f"{digest.day_text(plan.week)} so far: " + ", ".join(parts) + "."
+    ]
+    for row, who in recipients:
+        if row.status != DeliveryStatus.SENT:
+            word = KIND_WORDS.get(row.kind, row.kind)
+            state = "failed" if row.status == DeliveryStatus.FAILED else "not sent yet"
+            lines.append(f"The {word} to {who} {state}: `{row.error or row.status}`.")
+    if plan.no_leaders:
+        lines.append(
+            "No leaders yet, so no leader got it. Add one with `/circle add @person as leader`."
+        )
+    if plan.paused:
+        lines.append(
+            f"*{mrkdwn.escape(name)}* is paused, so no scheduled digest goes out while it is; "
+            "this one went out because you asked."
+        )
+    lines.append("The scheduled digest still covers the whole week when it goes out.")
+    return "\n".join(lines)
+
+
 def week_start(now: datetime, circle_tz: str | None) -> datetime:
     """Monday 00:00 of `now`'s week in the circle's zone, as UTC."""
     tz = zone(circle_tz)
@@ -139,10 +262,22 @@ def status(inv: Invocation, deps: Deps) -> Outcome:
             )
             .order_by(col(Delivery.due_at), col(Delivery.id))
         ).all()
-        return Outcome(_status_text(circle, deliveries, start, tz.key))
+        # Who each problem was for (a chart's recipient is a DM: name its leader instead).
+        who = {
+            d.id: str(digest.delivery_recipient(session, d))
+            for d in deliveries
+            if d.status == DeliveryStatus.FAILED or (d.status == DeliveryStatus.PENDING and d.error)
+        }
+        return Outcome(_status_text(circle, deliveries, start, tz.key, who))
 
 
-def _status_text(circle: Circle, deliveries: Sequence[Delivery], start: datetime, tz: str) -> str:
+def _status_text(
+    circle: Circle,
+    deliveries: Sequence[Delivery],
+    start: datetime,
+    tz: str,
+    who: dict[int | None, str],
+) -> str:
     header = (
         f"*{mrkdwn.escape(circle.name)}*: deliveries this week "
         f"(since Monday {start.astimezone(zone(tz)):%d %b}, {tz})"
@@ -169,10 +304,7 @@ def _status_text(circle: Circle, deliveries: Sequence[Delivery], start: datetime
         lines.append(f"• {KIND_WORDS.get(kind, kind.replace('_', ' '))}: " + ", ".join(parts))
         for delivery in items:
             if delivery.status == DeliveryStatus.FAILED:
-                who = (
-                    mrkdwn.user(delivery.recipient)
-                    if delivery.recipient.startswith(("U", "W"))
-                    else mrkdwn.channel(delivery.recipient)
-                )
-                lines.append(f"    ◦ failed for {who}: `{delivery.error}`")
+                lines.append(f"    ◦ failed for {who[delivery.id]}: `{delivery.error}`")
+            elif delivery.id in who:  # a transient error: the next tick tries again
+                lines.append(f"    ◦ retrying for {who[delivery.id]}: `{delivery.error}`")
     return "\n".join(lines)

@@ -65,6 +65,7 @@ Block = dict[str, Any]
 ACTION_ITEM_DONE = "action_item_done"
 ACTION_CHECKIN_NOW = "home_checkin_now"
 ACTION_SHOW_ALL = "home_show_all"
+ACTION_DIGEST_PREVIEW = "home_digest_preview"  # value: the circle id; opens a modal
 LIST_MODAL_CALLBACK_ID = "home_list"
 NOTICE_BLOCK_ID = "home_notice"
 
@@ -472,7 +473,8 @@ def build_home(data: HomeData, *, notice: str | None = None) -> View:
 
     if data.glances.total:
         blocks += [{"type": "divider"}, _header("Circles you facilitate: this week at a glance")]
-        blocks += [_glance_block(glance, data.tz) for glance in data.glances.shown]
+        for glance in data.glances.shown:
+            blocks += [_glance_block(glance, data.tz), _digest_preview_actions(glance)]
         blocks += _more(
             data.glances.hidden, data.glances.total, LIST_FACILITATED, "circles you facilitate"
         )
@@ -575,6 +577,15 @@ def _glance_block(glance: Glance, tz: ZoneInfo) -> Block:
         "deny": _plain("Cancel"),
     }
     return _section("\n".join(lines), accessory=button)
+
+
+def _digest_preview_actions(glance: Glance) -> Block:
+    """Under a glance: what this week's digest says so far, in a modal (no ephemerals here)."""
+    return {
+        "type": "actions",
+        "block_id": f"digest_preview_{glance.circle_id}",
+        "elements": [_button("Preview digest", ACTION_DIGEST_PREVIEW, str(glance.circle_id))],
+    }
 
 
 def _more(hidden: int, total: int, what: str, noun: str) -> list[Block]:

@@ -8,6 +8,9 @@ the leader ticks:
   next attempt (within one interval).
 - SQLite: an exclusive file lock beside the database file (one process schedules).
 `circlebot tick` does not need the lock: claims keep it exactly-once anyway.
+
+With DATA_RETENTION_DAYS set, the leader also clears old reflection text once a day, after a
+tick (bot/data_rights.sweep_retention; idempotent, so a second process doing it is harmless).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import fcntl
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -29,6 +32,8 @@ from storage.db import Database
 logger = logging.getLogger(__name__)
 
 ADVISORY_LOCK_KEY = 0x636972636C65626F  # "circlebo"
+RETENTION_EVERY = timedelta(days=1)
+RETENTION_RETRY = timedelta(hours=1)  # after a failed sweep: soon, but not every tick
 
 
 class Leadership(Protocol):
@@ -132,10 +137,13 @@ class RhythmScheduler:
         *,
         clock: Callable[[], datetime],
         interval_seconds: int = 30,
+        retention_days: int | None = None,
     ) -> None:
         self.deliverer = deliverer
         self.leadership = leadership
         self.clock = clock
+        self.retention_days = retention_days
+        self._next_retention: datetime | None = None  # None: at the first tick
         self._lock = threading.Lock()
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._scheduler.add_job(
@@ -164,6 +172,27 @@ class RhythmScheduler:
                 report = self.deliverer.tick(self.clock())
             except Exception:
                 logger.exception("the rhythm tick failed; the next one retries")
-                return
-            if report.registered or report.sent or report.failed or report.retrying:
-                logger.info("tick: %s", report.line())
+            else:
+                if report.registered or report.sent or report.failed or report.retrying:
+                    logger.info("tick: %s", report.line())
+            self.sweep_retention_if_due()
+
+    def sweep_retention_if_due(self) -> None:
+        """Clear old reflection text at most once a day (DATA_RETENTION_DAYS)."""
+        if self.retention_days is None:
+            return
+        now = self.clock()
+        if self._next_retention is not None and now < self._next_retention:
+            return
+        # Imported when first needed: it builds on the /circle command modules, which the
+        # scheduler (imported by bot.app) does not otherwise load.
+        from bot.data_rights import sweep_retention
+
+        try:
+            report = sweep_retention(self.deliverer.db, now=now, days=self.retention_days)
+        except Exception:
+            logger.exception("the retention sweep failed; retrying in an hour")
+            self._next_retention = now + RETENTION_RETRY
+            return
+        self._next_retention = now + RETENTION_EVERY
+        logger.info("%s (older than %d days)", report.line(), self.retention_days)

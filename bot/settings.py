@@ -38,6 +38,8 @@ EXPECTED: dict[str, str] = {
     "SEND_CONCURRENCY": "a whole number between 1 and 100",
     "TICK_SECONDS": "a whole number of seconds between 1 and 60",
     "PROMPTS_DIR": "an existing directory of question sets (<name>.yml files)",
+    "DATA_RETENTION_DAYS": "a whole number of days between 1 and 36500, or off",
+    "DIGEST_CHART": "true or false",
 }
 
 
@@ -64,6 +66,11 @@ class Settings(BaseSettings):
     tick_seconds: int = Field(default=30, ge=1, le=60)
     # More question sets (prompts/questions.py); one named like a shipped set replaces it.
     prompts_dir: Path | None = None
+    # Reflection text older than this many days is cleared every day (bot/data_rights.py);
+    # None (unset, empty or "off") keeps it.
+    data_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    # A PNG chart of the 8-week participation follows each leader's digest (bot/digest.py).
+    digest_chart: bool = True
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -109,6 +116,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_dir_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("data_retention_days", mode="before")
+    @classmethod
+    def _retention_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+            return None
+        return value
 
     @field_validator("prompts_dir")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import action_items, checkin, commands, demoday, home, reflection
+from handlers import action_items, checkin, commands, data_rights, demoday, home, reflection
 from handlers.registry import Registered, Registrar
 
 
@@ -16,5 +16,6 @@ def register_all(app: App) -> Registered:
     demoday.register(registrar)
     reflection.register(registrar)
     action_items.register(registrar)
+    data_rights.register(registrar)
     app.error(commands.log_unhandled_error)
     return registrar.registered

@@ -1,4 +1,4 @@
-"""The App Home tab: app_home_opened, "Check in now" and "Show all".
+"""The App Home tab: app_home_opened, "Check in now", "Preview digest" and "Show all".
 
 The Home has no ephemeral messages, so the answer to a click on it (a check-in sent, an action
 item done, a refusal) is a short notice at the top of the republished Home: the person is
@@ -18,12 +18,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import delivery_commands
+from bot import delivery_commands, digest
 from bot.app import Services
 from bot.circle_commands import SORRY, Deps, Invocation
 from bot.circles import Refusal
 from bot.home import (
     ACTION_CHECKIN_NOW,
+    ACTION_DIGEST_PREVIEW,
     ACTION_SHOW_ALL,
     LISTS,
     facilitated_circle,
@@ -48,6 +49,10 @@ UNAVAILABLE_HOME: dict[str, Any] = {
         }
     ],
 }
+NOT_FACILITATOR_PREVIEW = (
+    "Only a facilitator of that circle can preview its digest. "
+    "Open the Home tab again to see the circles you facilitate."
+)
 # Slack failures after the client's own retries: API errors, and the network giving up.
 SLACK_FAILURES = (SlackClientError, OSError)
 
@@ -215,6 +220,41 @@ def checkin_now_clicked(
     answer_click(services, client, body, None, result or outcome.ack_text)
 
 
+def digest_preview_clicked(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    """The "Preview digest" button of a facilitator's glance: `/circle digest preview`, in a
+    modal. The circle id comes back from the client, so the facilitator is checked again."""
+    ack()
+    services: Services = context["services"]
+    user_id, team_id = clicker(body)
+    team_id = context.team_id or team_id
+    raw = action_value(body)
+    circle_id = positive_id(raw)
+    if circle_id is None:
+        logger.warning("home_digest_preview from %s with a bad value %r", user_id, raw[:40])
+        answer_click(services, client, body, None, "I couldn't find that circle.")
+        return
+    try:
+        with services.db.read_session() as session:
+            circle = facilitated_circle(
+                session, team_id=team_id, user_id=user_id, circle_id=circle_id
+            )
+            modal = digest.preview_modal(digest.preview(session, circle, now=services.clock()))
+    except Refusal:
+        logger.warning("home_digest_preview refused: %s clicked circle %s", user_id, circle_id)
+        answer_click(services, client, body, None, NOT_FACILITATOR_PREVIEW)
+        return
+    except SQLAlchemyError:
+        logger.exception("home_digest_preview of circle %s failed", circle_id)
+        answer_click(services, client, body, None, TRY_AGAIN)
+        return
+    try:
+        client.views_open(trigger_id=body.get("trigger_id", ""), view=modal)
+    except SLACK_FAILURES as exc:
+        logger.warning("could not open the digest preview of %s: %s", circle_id, slack_error(exc))
+
+
 def show_all_clicked(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
@@ -244,3 +284,4 @@ def register(registrar: Registrar) -> None:
     registrar.event("app_home_opened", app_home_opened)
     registrar.action(ACTION_CHECKIN_NOW, checkin_now_clicked)
     registrar.action(ACTION_SHOW_ALL, show_all_clicked)
+    registrar.action(ACTION_DIGEST_PREVIEW, digest_preview_clicked)
