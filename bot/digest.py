@@ -55,7 +55,15 @@ from sqlmodel import Session, col, func, select
 
 from bot import chart
 from bot.delivery import FILE_UPLOAD
-from bot.due import DueMessage, circle_zone, is_paused_on, participants_of, zone
+from bot.due import (
+    DueMessage,
+    circle_zone,
+    is_paused_on,
+    left_slack,
+    members_with_profiles,
+    participants_of,
+    zone,
+)
 from bot.messages import _context, _fit, _sections, slack_date
 from bot.metrics import (
     K_ANONYMITY,
@@ -500,22 +508,9 @@ class Leaders:
 
 
 def leaders_of(session: Session, circle: Circle) -> Leaders:
-    rows = session.exec(
-        select(Membership, Person)
-        .join(
-            Person,
-            (col(Person.team_id) == col(Membership.team_id))
-            & (col(Person.user_id) == col(Membership.user_id)),
-            isouter=True,
-        )
-        .where(
-            Membership.circle_id == circle.id,
-            Membership.role == Role.LEADER,
-            col(Membership.removed_at).is_(None),
-        )
-    ).all()
-    active = {m.user_id for m, p in rows if p is None or not (p.deleted or p.is_bot)}
-    gone = {m.user_id for m, p in rows if p is not None and (p.deleted or p.is_bot)}
+    rows = members_with_profiles(session, [circle.id], [Role.LEADER])
+    active = {m.user_id for m, p in rows if not left_slack(p)}
+    gone = {m.user_id for m, p in rows if left_slack(p)}
     return Leaders(
         _alphabetical(session, circle.team_id, active),
         _alphabetical(session, circle.team_id, gone),
@@ -1016,24 +1011,10 @@ def manual_send(session: Session, circle: Circle, *, now: datetime) -> ManualSen
 
 def _readers_now(session: Session, circle: Circle, role: Role, *, now: datetime) -> list[str]:
     """Active members with `role` who can get a DM now: not away today, not gone from Slack."""
-    rows = session.exec(
-        select(Membership, Person)
-        .join(
-            Person,
-            (col(Person.team_id) == col(Membership.team_id))
-            & (col(Person.user_id) == col(Membership.user_id)),
-            isouter=True,
-        )
-        .where(
-            Membership.circle_id == circle.id,
-            Membership.role == role,
-            col(Membership.removed_at).is_(None),
-        )
-        .order_by(col(Membership.added_at), col(Membership.user_id))
-    ).all()
+    rows = members_with_profiles(session, [circle.id], [role])
     found = []
     for membership, person in rows:
-        if person is not None and (person.deleted or person.is_bot):
+        if left_slack(person):
             continue
         today = local_date_of(now, zone(person.tz if person else None))
         if membership.away_until is not None and today <= membership.away_until:

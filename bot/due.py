@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -96,28 +97,42 @@ def circle_zone(session: Session, circle: Circle) -> ZoneInfo:
     return zone(creator.tz if creator else None)
 
 
+def left_slack(person: Person | None) -> bool:
+    """Whether a member's profile says they left Slack (or are a bot): they get nothing."""
+    return person is not None and (person.deleted or person.is_bot)
+
+
+def members_with_profiles(
+    session: Session, circle_ids: Iterable[int | None], roles: Iterable[str]
+) -> list[tuple[Membership, Person | None]]:
+    """Active members with one of `roles` in these circles, with their Slack profile (if any),
+    oldest membership first. Callers decide what to do with people who left Slack."""
+    return list(
+        session.exec(
+            select(Membership, Person)
+            .join(
+                Person,
+                (col(Person.team_id) == col(Membership.team_id))
+                & (col(Person.user_id) == col(Membership.user_id)),
+                isouter=True,
+            )
+            .where(
+                col(Membership.circle_id).in_(list(circle_ids)),
+                col(Membership.removed_at).is_(None),
+                col(Membership.role).in_(list(roles)),
+            )
+            .order_by(col(Membership.added_at), col(Membership.user_id))
+        ).all()
+    )
+
+
 def participants_of(
     session: Session, circle_ids: set[int]
 ) -> dict[int, list[tuple[Membership, Person | None]]]:
     """Active participants per circle with their Slack profile; people gone or bots left out."""
-    rows = session.exec(
-        select(Membership, Person)
-        .join(
-            Person,
-            (col(Person.team_id) == col(Membership.team_id))
-            & (col(Person.user_id) == col(Membership.user_id)),
-            isouter=True,
-        )
-        .where(
-            col(Membership.circle_id).in_(circle_ids),
-            col(Membership.removed_at).is_(None),
-            Membership.role == Role.PARTICIPANT,
-        )
-        .order_by(col(Membership.added_at), col(Membership.user_id))
-    ).all()
     found: dict[int, list[tuple[Membership, Person | None]]] = defaultdict(list)
-    for member, profile in rows:
-        if profile is not None and (profile.deleted or profile.is_bot):
+    for member, profile in members_with_profiles(session, circle_ids, [Role.PARTICIPANT]):
+        if left_slack(profile):
             continue  # people who left Slack get nothing
         found[member.circle_id].append((member, profile))
     return found
@@ -427,24 +442,10 @@ def _digest_readers(
 
     The facilitators' digest names leaders who left Slack, so the skip is visible there.
     """
-    rows = session.exec(
-        select(Membership, Person)
-        .join(
-            Person,
-            (col(Person.team_id) == col(Membership.team_id))
-            & (col(Person.user_id) == col(Membership.user_id)),
-            isouter=True,
-        )
-        .where(
-            col(Membership.circle_id).in_(circle_ids),
-            col(Membership.removed_at).is_(None),
-            col(Membership.role).in_([Role.FACILITATOR, Role.LEADER]),
-        )
-        .order_by(col(Membership.added_at), col(Membership.user_id))
-    ).all()
+    rows = members_with_profiles(session, circle_ids, [Role.FACILITATOR, Role.LEADER])
     found: dict[int, list[tuple[Membership, Person | None]]] = defaultdict(list)
     for member, profile in rows:
-        if profile is not None and (profile.deleted or profile.is_bot):
+        if left_slack(profile):
             logger.debug(
                 "no digest for %s in circle %s: left Slack", member.user_id, member.circle_id
             )
