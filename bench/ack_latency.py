@@ -152,7 +152,12 @@ def seed(fake: FakeSlack, url: str, demo_date: str, members: int) -> dict[str, A
 
 
 def run_bare(port: int, folder: str) -> None:
-    """A Bolt app configured like bot.app.build_app whose listeners only ack, on bot.web."""
+    """A Bolt app whose listeners only ack, on bot.web: the fastest answer Bolt can give.
+
+    Bolt's settings are bot.app.build_app's (process_before_response=True, the same executor
+    and token check); its listeners ack inline in the request thread, with no hop to the
+    executor, so it is a strict baseline for the bot's prompt-ack wrapper.
+    """
     from slack_bolt import Ack, App
 
     from bot.app import TrackedExecutor, build_web_client
@@ -170,7 +175,7 @@ def run_bare(port: int, folder: str) -> None:
         client=build_web_client(settings),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         request_verification_enabled=True,
-        process_before_response=False,
+        process_before_response=True,
         listener_executor=executor,
         token_verification_enabled=True,
     )

@@ -141,7 +141,8 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
         ),
         # Socket Mode connections are authenticated by the app token, not signatures.
         request_verification_enabled=not socket_mode,
-        process_before_response=False,
+        # Listeners run on the executor and answer as soon as they ack (handlers/registry.py).
+        process_before_response=True,
         listener_executor=services.executor,
         token_verification_enabled=True,
         logger=logging.getLogger("slack_bolt"),
@@ -152,5 +153,5 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
         next()
 
     app.use(provide_services)
-    register_all(app)
+    register_all(app, services.executor)
     return app

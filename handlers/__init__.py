@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
+
 from slack_bolt import App
 
 from handlers import action_items, checkin, commands, data_rights, demoday, home, reflection
 from handlers.registry import Registered, Registrar
 
 
-def register_all(app: App) -> Registered:
-    registrar = Registrar(app)
+def register_all(app: App, executor: Executor | None = None) -> Registered:
+    """Register every listener; with `executor`, listeners ack promptly (see Registrar)."""
+    registrar = Registrar(app, executor)
     commands.register(registrar)
     home.register(registrar)
     checkin.register(registrar)
