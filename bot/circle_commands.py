@@ -22,6 +22,7 @@ from bot.circles import Refusal
 from bot.commands import (
     DATA_RIGHTS_COMMANDS,
     DELIVERY_COMMANDS,
+    PAIRING_COMMANDS,
     RHYTHM_COMMANDS,
     SUBCOMMANDS,
     Add,
@@ -158,6 +159,10 @@ def _dispatch(command: Command, inv: Invocation, deps: Deps) -> Outcome:
         from bot import data_rights  # people's rights over their data; builds on Outcome
 
         return data_rights.run(command, inv, deps)
+    if isinstance(command, PAIRING_COMMANDS):
+        from bot import pairing_commands  # peer pairing; builds on Outcome and circle_here
+
+        return pairing_commands.run(command, inv, deps)
     with deps.db.session() as session:
         circle = circle_here(session, inv, subcommand=type(command).__name__.lower())
         if isinstance(command, Members):

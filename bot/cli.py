@@ -1,13 +1,14 @@
-"""The `circlebot` command line: serve, socket, migrate and the sandbox."""
+"""The `circlebot` command line: serve, socket, migrate, tick, the sandbox and the demo."""
 
 from __future__ import annotations
 
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -207,6 +208,67 @@ def tick(
     typer.echo(f"tick at {now:%Y-%m-%dT%H:%M:%SZ}: {report.line()}")
     if retention is not None:
         typer.echo(f"{retention.line()} (older than {settings.data_retention_days} days)")
+
+
+@cli.command()
+def demo(
+    participants: Annotated[
+        int, typer.Option(help="Simulated participants in the circle (3 to 200).")
+    ] = 12,
+    weeks: Annotated[int, typer.Option(help="Weeks to simulate (1 to 52).")] = 4,
+    seed: Annotated[int, typer.Option(help="Same seed, same people and answers.")] = 7,
+    out: Annotated[
+        Path,
+        typer.Option(help="Folder for the digests, charts, transcript, summary and log."),
+    ] = Path("demo-output"),
+) -> None:
+    """Watch weeks of a circle in seconds: the real bot, a fake Slack, simulated people.
+
+    The bot's HTTP app, ticks, SQLite storage and digests run against the in-repo fake Slack.
+
+    Prints the last leaders' digest as text; writes digests, charts and a transcript to --out.
+
+    A previous demo's --out folder is replaced; any other non-empty folder is refused.
+    """
+    from bot import demo as simulation
+
+    config = simulation.DemoConfig(participants=participants, weeks=weeks, seed=seed, out=out)
+    try:
+        simulation.check_config(config)
+    except simulation.DemoError as error:
+        fail(str(error))
+    with startup_errors(), _demo_progress(weeks) as progress:
+        try:
+            result = simulation.run_demo(config, progress=progress)
+        except simulation.DemoFailed as error:
+            fail(str(error), EXIT_RUNTIME)
+        except simulation.DemoError as error:
+            fail(str(error))
+    typer.echo(simulation.report(result))
+
+
+@contextmanager
+def _demo_progress(weeks: int) -> Iterator[Callable[[int, int, datetime], None]]:
+    """A progress bar on stderr (when it is a terminal) that follows the simulated time."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn("Simulating {task.fields[week]}"),
+        BarColumn(),
+        TextColumn("{task.fields[moment]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
+    task = bar.add_task("demo", total=None, week=f"{weeks} week{'s' * (weeks != 1)}", moment="")
+
+    def update(done: int, total: int, moment: datetime) -> None:
+        bar.update(task, completed=done, total=total, moment=f"{moment:%a %d %b %H:%M} UTC")
+
+    with bar:
+        yield update
 
 
 sandbox_cli = typer.Typer(help="Talk to a sandbox started with `circlebot serve --sandbox`.")

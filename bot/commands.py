@@ -18,6 +18,7 @@ from bot.mrkdwn import escape, unescape
 from storage.models import Role, ScheduleKind
 
 MAX_CIRCLE_NAME = 80
+MAX_TEAM_NAME = 80
 
 # `<...>` is one token even if its label holds spaces; anything else splits on whitespace.
 _TOKEN = re.compile(r"<[^<>]*>|\S+")
@@ -63,9 +64,11 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     ),
     Subcommand(
         "schedule",
-        "/circle schedule checkin|debrief|digest <day> <time> [every N weeks] [tz:<zone>]",
-        "/circle schedule checkin mon 09:00  ·  /circle schedule debrief fri 16:00 every 2 weeks",
-        "send check-ins, debriefs or the leaders' digest every week (or every N weeks)",
+        "/circle schedule checkin|debrief|digest|pairing <day> <time> [every N weeks] [tz:<zone>]",
+        "/circle schedule checkin mon 09:00  ·  /circle schedule debrief fri 16:00 every 2 weeks"
+        "  ·  /circle schedule pairing mon 10:00 every 2 weeks",
+        "send check-ins, debriefs or the leaders' digest, or form peer pairs, every week "
+        "(or every N weeks)",
     ),
     Subcommand(
         "schedules", "/circle schedules", "/circle schedules", "list the schedules and their ids"
@@ -114,6 +117,25 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "/circle set prompts [<set>]",
         "/circle set prompts quick  ·  /circle set prompts",
         "choose the questions check-ins and debriefs ask; with no name, list the question sets",
+    ),
+    Subcommand(
+        "pair",
+        "/circle pair",
+        "/circle pair",
+        "form peer coaching pairs now (a trio if the count is odd); each group gets a group DM",
+    ),
+    Subcommand(
+        "nopair",
+        "/circle nopair",
+        "/circle nopair",
+        "leave yourself out of peer pairing (you're told at each round)",
+    ),
+    Subcommand("pair-me", "/circle pair-me", "/circle pair-me", "be paired again after nopair"),
+    Subcommand(
+        "team",
+        "/circle team @person [<team>]",
+        "/circle team @ana Platform  ·  /circle team @ana",
+        "set a person's team (pairing prefers other teams); with no team, use their Slack title",
     ),
     Subcommand(
         "checkin now", "/circle checkin now", "/circle checkin now", "send a check-in right away"
@@ -419,6 +441,36 @@ class Export:
 
 
 DataRightsCommand = MyData | ForgetMe | Export
+
+
+# --- peer pairing (run by bot/pairing_commands.py) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pair:
+    """`pair`: form peer coaching pairs now."""
+
+
+@dataclass(frozen=True)
+class NoPair:
+    """`nopair`: leave yourself out of pairing."""
+
+
+@dataclass(frozen=True)
+class PairMe:
+    """`pair-me`: be paired again."""
+
+
+@dataclass(frozen=True)
+class SetTeam:
+    """`team @person [<team>]`; no team: their Slack title stands for it again."""
+
+    user_id: str
+    team: str | None
+
+
+PairingCommand = Pair | NoPair | PairMe | SetTeam
+PAIRING_COMMANDS = (Pair, NoPair, PairMe, SetTeam)
 DATA_RIGHTS_COMMANDS = (MyData, ForgetMe, Export)
 RHYTHM_COMMANDS = (
     NewSchedule,
@@ -450,6 +502,7 @@ Command = (
     | DeliveryCommand
     | Learnings
     | DataRightsCommand
+    | PairingCommand
 )
 
 
@@ -483,6 +536,8 @@ def parse(text: str) -> Command:
         return _RHYTHM_PARSERS[name](rest)
     if name in _DATA_RIGHTS_PARSERS:
         return _DATA_RIGHTS_PARSERS[name](rest)
+    if name in _PAIRING_PARSERS:
+        return _PAIRING_PARSERS[name](rest)
     return Help(unknown=head.text)
 
 
@@ -588,6 +643,9 @@ _KIND_WORDS = {
     "debrief": ScheduleKind.DEBRIEF,
     "debriefs": ScheduleKind.DEBRIEF,
     "digest": ScheduleKind.DIGEST,
+    "pairing": ScheduleKind.PAIRING,
+    "pair": ScheduleKind.PAIRING,
+    "pairs": ScheduleKind.PAIRING,
 }
 
 
@@ -595,19 +653,14 @@ def _parse_schedule(tokens: list[Token]) -> NewSchedule:
     words = _words(tokens, "schedule")
     if not words:
         raise CommandError(
-            "Say what to schedule (checkin, debrief or digest), the day and the time. "
+            "Say what to schedule (checkin, debrief, digest or pairing), the day and the time. "
             + usage_hint("schedule")
         )
     kind_word = words[0].lower()
-    if kind_word in ("pairing", "pair", "pairs"):
-        raise CommandError(
-            "Pairing schedules come with `/circle pair`, which isn't here yet. For now you can "
-            "schedule checkin, debrief or digest, e.g. `/circle schedule checkin mon 09:00`."
-        )
     if kind_word not in _KIND_WORDS:
         raise CommandError(
-            f"“{escape(words[0])}” is not something I can schedule. Use checkin, debrief or "
-            f"digest, e.g. `/circle schedule checkin mon 09:00`."
+            f"“{escape(words[0])}” is not something I can schedule. Use checkin, debrief, "
+            f"digest or pairing, e.g. `/circle schedule checkin mon 09:00`."
         )
     try:
         spec = timeparse.parse_schedule_spec(words[1:], today=_ANY_DAY)
@@ -808,4 +861,41 @@ _DATA_RIGHTS_PARSERS: dict[str, Callable[[list[Token]], Command]] = {
     "forget-me": _no_arguments_then("forget-me", ForgetMe()),
     "forgetme": _no_arguments_then("forget-me", ForgetMe()),
     "export": _no_arguments_then("export", Export()),
+}
+
+
+# --- pairing parsers ---------------------------------------------------------------------------
+
+
+def _parse_team(tokens: list[Token]) -> SetTeam:
+    if not tokens or not isinstance(tokens[0], UserMention):
+        raise CommandError(f"Mention the person whose team to set first. {usage_hint('team')}")
+    person, rest = tokens[0], tokens[1:]
+    for token in rest:
+        if not isinstance(token, Word):
+            raise CommandError(
+                f"{escape(_display(token))} can't be part of a team name: set one person's "
+                f"team at a time. {usage_hint('team')}"
+            )
+    team = " ".join(token.text for token in rest if isinstance(token, Word)).strip()
+    if len(team) > MAX_TEAM_NAME:
+        raise CommandError(
+            f"That team name is {len(team)} characters; the limit is {MAX_TEAM_NAME}. "
+            + usage_hint("team")
+        )
+    return SetTeam(person.user_id, team or None)
+
+
+_PAIRING_PARSERS: dict[str, Callable[[list[Token]], Command]] = {
+    "pair": lambda tokens: (
+        PairMe()
+        if [_display(t).lower() for t in tokens] == ["me"]
+        else _no_arguments_then("pair", Pair())(tokens)
+    ),
+    "pairs": _no_arguments_then("pair", Pair()),
+    "nopair": _no_arguments_then("nopair", NoPair()),
+    "no-pair": _no_arguments_then("nopair", NoPair()),
+    "pair-me": _no_arguments_then("pair-me", PairMe()),
+    "pairme": _no_arguments_then("pair-me", PairMe()),
+    "team": _parse_team,
 }

@@ -34,6 +34,7 @@ from bot import mrkdwn
 from bot.circle_commands import Deps, Invocation, Outcome, circle_here
 from bot.circles import Refusal, require_facilitator
 from bot.commands import Export, ForgetMe, MyData
+from bot.pairing_commands import person_pairings
 from bot.visibility import readable_for_role, role_in_circle
 from prompts.questions import QuestionSetError, load_question_set
 from storage.db import Database
@@ -118,6 +119,10 @@ FORGET_STEPS: tuple[ForgetStep, ...] = (
     # Other people's debriefs naming the person as their peer: the debrief is theirs.
     NamedIn("reflection", "peer_user_id"),
     NamedIn("reflection_answer", "text"),  # a `user` answer (the peer) holds a user id
+    # Pairing rounds are the circle's history: the person's place in a pair or trio becomes
+    # the placeholder (their partners' groups keep their size; nobody is paired with it).
+    NamedIn("pairing_member", "user_id"),
+    NamedIn("pairing_round", "created_by"),
     # What the person did for a circle stays the circle's: who added whom, who created the
     # circle, a schedule, a skipped day or a demo day, who cancelled a demo day.
     NamedIn("membership", "added_by"),
@@ -427,6 +432,8 @@ def collect_person_data(
                 "added_at": _iso(m.added_at),
                 "removed_at": _iso(m.removed_at),
                 "away_until": _iso(m.away_until),
+                "team": m.team,
+                "left_out_of_pairing": m.pairing_opt_out,
             }
             for m in session.exec(
                 select(Membership)
@@ -434,6 +441,12 @@ def collect_person_data(
                 .order_by(col(Membership.added_at), col(Membership.id))
             ).all()
         ],
+        "pairings": person_pairings(
+            session,
+            team_id=team_id,
+            user_id=user_id,
+            circle_names={cid: c.name for cid, c in circles.items()},
+        ),
         "reflections": [
             {
                 "id": r.id,
@@ -794,8 +807,8 @@ def forget_me_modal(summary: PersonSummary) -> dict[str, Any]:
             _section(
                 "Where a circle needs to remember that someone did something (created a "
                 "schedule, cancelled a demo day, was named as a peer in someone else's "
-                "debrief), it will say “a forgotten person” instead of you. Messages already "
-                "sent in Slack, such as digests, are not changed."
+                "debrief, was paired with someone), it will say “a forgotten person” instead "
+                "of you. Messages already sent in Slack, such as digests, are not changed."
             ),
             _section(
                 "*This can't be undone.* Want a copy first? Cancel and run `/circle my-data`."

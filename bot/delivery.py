@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
 from bot.due import DueMessage, due_messages
@@ -70,9 +72,13 @@ PERMANENT_ERRORS = frozenset(
 # A message holding this key is uploaded with files_upload_v2 (its value: the arguments)
 # instead of posted: the chart after a leader's digest (bot/digest.py).
 FILE_UPLOAD = "file_upload"
+# A message holding this key (its value: the user ids) goes to a group DM of those people,
+# opened first with conversations.open: a peer pairing's introduction (bot/pairing_commands.py).
+OPEN_GROUP_DM = "open_group_dm"
 DIGEST_DELIVERY_KINDS = frozenset(
     {"digest_circle", "digest_facilitator", "digest_leader", "digest_chart"}
 )
+PAIRING_DELIVERY_KINDS = frozenset({"pairing_intro", "pairing_skipped"})
 
 
 def wall_clock() -> datetime:
@@ -163,9 +169,23 @@ class Deliverer:
     def tick(self, now: datetime) -> TickReport:
         """Do all work due at `now`, once. Safe to run concurrently and repeatedly."""
         report = TickReport()
+        report.registered += self.form_pairings(now)
         self.register(self.due(now), now=now, report=report)
         self.send_pending(now=now, report=report)
         return report
+
+    def form_pairings(self, now: datetime) -> int:
+        """Form the pairing rounds due by `now`, each once with its messages as pending
+        deliveries (bot/pairing_commands.py); returns how many messages that queued."""
+        from bot import pairing_commands
+
+        return pairing_commands.form_due_rounds(
+            self.db,
+            self.client,
+            now=now,
+            since=now - self.config.lookback,
+            grace=self.config.grace,
+        )
 
     def due(self, now: datetime) -> list[DueMessage]:
         with self.db.read_session() as session:
@@ -288,6 +308,8 @@ class Deliverer:
                     try:
                         delivery = loaded[delivery_id]
                         message = build(session, delivery)
+                    except (OperationalError, InterfaceError):
+                        raise  # the database, not the message: see below
                     except Exception:
                         logger.exception("delivery %s: could not build its message", delivery_id)
                         ready.append(_Ready(delivery_id, "", 0, None, unbuildable=True))
@@ -295,6 +317,11 @@ class Deliverer:
                     ready.append(
                         _Ready(delivery_id, delivery.recipient, delivery.attempts, message)
                     )
+        except (OperationalError, InterfaceError):
+            # The database is away: not these messages' fault, so none is marked failed. The
+            # tick fails; the claims stay leased and a later tick sends them, once.
+            logger.warning("could not read %d claimed deliveries", len(ids))
+            raise
         except Exception:
             logger.exception("could not read %d claimed deliveries", len(ids))
             built = {item.id for item in ready}
@@ -317,6 +344,13 @@ class Deliverer:
                 if FILE_UPLOAD in ready.message:  # a digest's chart: a file, not a post
                     upload = ready.message[FILE_UPLOAD]
                     response = self.client.files_upload_v2(channel=ready.recipient, **upload)
+                elif OPEN_GROUP_DM in ready.message:  # a pair's introduction: their group DM
+                    message = dict(ready.message)
+                    users = ",".join(message.pop(OPEN_GROUP_DM))
+                    opened = self.client.conversations_open(users=users)
+                    response = self.client.chat_postMessage(
+                        channel=opened["channel"]["id"], **message
+                    )
                 else:
                     response = self.client.chat_postMessage(
                         channel=ready.recipient, **ready.message
@@ -457,31 +491,7 @@ class _GroupWriter:
 
     def _write(self, batch: list[_Op]) -> None:
         try:
-            with self.db.engine.begin() as connection:
-                claims = [op for op in batch if op.kind == "claim"]
-                if claims:
-                    wall_now = self.clock()
-                    won = set(
-                        connection.execute(
-                            _CLAIM,
-                            {
-                                "ids": [i for op in claims for i in op.ids],
-                                "wall_now": wall_now,
-                                "lease_until": wall_now + self.lease,
-                            },
-                        ).scalars()
-                    )
-                    for op in claims:
-                        op.claimed = won.intersection(op.ids)
-                records = [op for op in batch if op.kind == "record"]
-                if records:
-                    connection.execute(
-                        _RECORD,
-                        [
-                            {"row_id": op.ids[0], **dict.fromkeys(RECORDED), **op.values}
-                            for op in records
-                        ],
-                    )
+            self._write_while_leased(batch)
         except BaseException as exc:  # tell every waiting sender; never leave one hanging
             logger.exception("writing %d delivery updates failed", len(batch))
             for op in batch:
@@ -489,6 +499,58 @@ class _GroupWriter:
         finally:
             for op in batch:
                 op.done.set()
+
+    def _write_while_leased(self, batch: list[_Op]) -> None:
+        """Write the batch, waiting out a database that is away (a restart, a failover).
+
+        Outcomes are of messages Slack already has: one given up is a message sent again
+        after its lease. So the writer keeps trying for as long as the claims are ours (the
+        lease); the senders wait, as they could do nothing else without the database.
+        """
+        give_up_at = time.monotonic() + self.lease.total_seconds()
+        pause = 0.1
+        while True:
+            try:
+                self._write_once(batch)
+                return
+            except (OperationalError, InterfaceError) as exc:
+                if time.monotonic() + pause > give_up_at:
+                    raise
+                if pause == 0.1:  # once per wait, not at every try
+                    logger.warning(
+                        "database unreachable, %d delivery updates wait for it: %s",
+                        len(batch),
+                        str(exc.orig or exc).splitlines()[0],
+                    )
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
+    def _write_once(self, batch: list[_Op]) -> None:
+        with self.db.engine.begin() as connection:
+            claims = [op for op in batch if op.kind == "claim"]
+            if claims:
+                wall_now = self.clock()
+                won = set(
+                    connection.execute(
+                        _CLAIM,
+                        {
+                            "ids": [i for op in claims for i in op.ids],
+                            "wall_now": wall_now,
+                            "lease_until": wall_now + self.lease,
+                        },
+                    ).scalars()
+                )
+                for op in claims:
+                    op.claimed = won.intersection(op.ids)
+            records = [op for op in batch if op.kind == "record"]
+            if records:
+                connection.execute(
+                    _RECORD,
+                    [
+                        {"row_id": op.ids[0], **dict.fromkeys(RECORDED), **op.values}
+                        for op in records
+                    ],
+                )
 
 
 # The columns an outcome sets; those a given outcome does not name become NULL.
@@ -575,7 +637,10 @@ class SharedMessages:
     """
 
     def __init__(self) -> None:
+        from bot.pairing_commands import PeerIndex
+
         self._shared: dict[tuple[object, ...], Message] = {}
+        self._peers = PeerIndex()  # a debrief names the recipient's peers: per recipient
 
     def __call__(self, session: Session, delivery: Delivery) -> Message | None:
         from bot import messages
@@ -584,13 +649,25 @@ class SharedMessages:
         if circle is None or circle.is_archived:
             return None
         if delivery.kind in messages.CHECKIN_KINDS:
-            key: tuple[object, ...] = (delivery.kind, circle.id, circle.prompt_set, circle.name)
+            peers = (
+                self._peers.peers(session, circle.id or 0, delivery.recipient, delivery.due_at)
+                if delivery.kind == "debrief"
+                else ()
+            )
+            key: tuple[object, ...] = (
+                delivery.kind,
+                circle.id,
+                circle.prompt_set,
+                circle.name,
+                peers,
+            )
             if key not in self._shared:
                 self._shared[key] = messages.checkin_message(
                     kind=delivery.kind,
                     circle_name=circle.name,
                     questions=messages.questions_preview(delivery.kind, circle.prompt_set),
                     delivery_id=0,
+                    peer_user_ids=peers,
                 )
             return with_delivery_id(self._shared[key], delivery.id or 0)
         if delivery.kind == "nudge":
@@ -609,6 +686,10 @@ class SharedMessages:
             from bot import digest  # per audience and week: nothing shared between them
 
             return digest.message_for_delivery(session, delivery, circle)
+        if delivery.kind in PAIRING_DELIVERY_KINDS:
+            from bot import pairing_commands  # per group or person: nothing shared
+
+            return pairing_commands.message_for_delivery(session, delivery, circle)
         raise ValueError(f"unknown delivery kind {delivery.kind!r}")
 
 

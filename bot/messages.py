@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -62,13 +63,16 @@ def checkin_message(
     questions: list[str],
     delivery_id: int,
     peer_user_id: str | None = None,
+    peer_user_ids: Sequence[str] = (),
 ) -> Message:
     """The check-in (or debrief) DM: greeting, the questions, Write and Skip buttons.
 
-    `peer_user_id` names the peer of a debrief; it must be a Slack user id (ValueError if not).
+    `peer_user_id` (or `peer_user_ids`, a trio's two) names the peer of a debrief; each must be
+    a Slack user id (ValueError if not).
     """
     _check_kind(kind)
-    peer = mention(peer_user_id) if peer_user_id and kind == "debrief" else None
+    named = [*([peer_user_id] if peer_user_id else []), *peer_user_ids]
+    peer = _people(named) if named and kind == "debrief" else None
     intro = render("messages/checkin.md.j2", kind=kind, circle_name=circle_name, peer=peer)
     blocks: list[Block] = [_section(intro)]
     if questions:
@@ -83,6 +87,16 @@ def checkin_message(
     blocks.append(_checkin_buttons(kind, delivery_id))
     blocks.append(_context(render("messages/checkin_footer.md.j2")))
     return {"text": intro, "blocks": _fit(blocks)}
+
+
+def _people(user_ids: Sequence[str]) -> Markup:
+    """`<@A>` or `<@A> and <@B>` (validated ids)."""
+    shown = [mention(user_id) for user_id in user_ids]
+    return (
+        Markup(" and ").join(shown)
+        if len(shown) <= 2
+        else (Markup(", ").join(shown[:-1]) + Markup(" and ") + shown[-1])
+    )
 
 
 def nudge_message(*, kind: str, circle_name: str, delivery_id: int) -> Message:

@@ -216,8 +216,8 @@ def build_reflection_modal(
 ) -> View:
     """The modal for a check-in or debrief (an edit when `prefill` is given).
 
-    `initial_peer` prefills a debrief's `user` question with the current peer; pairings do not
-    exist yet, so callers pass None for now.
+    `initial_peer` prefills a debrief's `user` question with the current peer (the person's
+    pairing partner, bot/pairing_commands.debrief_peer); an answer already given wins.
     """
     if kind not in _TITLES:
         raise ValueError(f"kind must be one of {sorted(_TITLES)}, not {kind!r}")

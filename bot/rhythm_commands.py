@@ -82,7 +82,12 @@ RECIPIENTS = {
     ScheduleKind.PAIRING: "participant",
 }
 # Kinds whose dates `/circle skip` accepts (with demo-day reminders).
-SKIPPABLE_KINDS = (ScheduleKind.CHECKIN, ScheduleKind.DEBRIEF, ScheduleKind.DIGEST)
+SKIPPABLE_KINDS = (
+    ScheduleKind.CHECKIN,
+    ScheduleKind.DEBRIEF,
+    ScheduleKind.DIGEST,
+    ScheduleKind.PAIRING,
+)
 MAX_SKIP_AHEAD = timedelta(days=365)
 SKIP_EXAMPLES = 3
 
@@ -385,7 +390,9 @@ def _new_schedule(session: Session, circle: Circle, command: NewSchedule, call: 
         at_minute=command.at.hour * 60 + command.at.minute,
         interval_weeks=command.interval_weeks,
         anchor=local_date_of(now, zone.tz),
-        pinned_tz=command.pinned_tz,
+        # Pairs are formed once for the whole circle: in its zone unless another is given.
+        pinned_tz=command.pinned_tz
+        or (circle_zone(session, circle).key if command.kind == ScheduleKind.PAIRING else None),
         created_by=call.user_id,
         created_at=now,
     )

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from bot import reflections
 from bot.app import Services
 from bot.messages import ACTION_REFLECTION_EDIT, ACTION_REFLECTION_OPEN, reflection_saved_message
+from bot.pairing_commands import debrief_peer
 from bot.reflection_modal import (
     CALLBACK_ID,
     MAX_FOLLOW_UPS,
@@ -112,6 +113,7 @@ def _open_modal(
                     session, team_id=team_id, user_id=user_id, delivery_id=row_id
                 )
             content = reflections.modal_content(session, target, max_follow_ups=MAX_FOLLOW_UPS)
+            peer = debrief_peer(session, target.kind, target.delivery)  # from the pairing
     except Refused as refused:
         logger.warning("%s by %s on %s refused: %s", action, user_id, row_id, refused.reason)
         _tell(services, client, body, respond, refused.text)
@@ -129,7 +131,7 @@ def _open_modal(
         follow_ups=content.follow_ups,
         hidden_follow_ups=content.hidden_follow_ups,
         prefill=content.prefill,
-        initial_peer=None,  # pairings come later; then the debrief's peer is prefilled here
+        initial_peer=peer,
     )
     try:
         client.views_open(trigger_id=body.get("trigger_id", ""), view=view)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -111,6 +121,12 @@ class Membership(SQLModel, table=True):
     added_at: datetime = Field(sa_column=_utc())
     removed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     away_until: date | None = None  # `/circle away until …`: nothing is sent up to this local date
+    # `/circle team @person <team>`; None: their Slack profile title stands for it (pairing).
+    team: str | None = Field(default=None, max_length=80)
+    # `/circle nopair`: left out of peer pairing until `/circle pair-me`.
+    pairing_opt_out: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
 
     @property
     def is_active(self) -> bool:
@@ -330,3 +346,48 @@ class ActionItem(SQLModel, table=True):
     dropped_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     last_checked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     not_yet_count: int = 0  # "Not yet" answers at follow-ups
+
+
+class PairingRound(SQLModel, table=True):
+    """One round of peer pairing in a circle, formed exactly once under its unique key.
+
+    `pairing:manual:<circle>:<minute>` for `/circle pair`, `pairing:<schedule>:<local date>`
+    for a pairing schedule's occurrence. `seed` and the circle's earlier rounds determine the
+    groups (bot/pairing.py), so a round can be recomputed and checked.
+    """
+
+    __tablename__ = "pairing_round"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_pairing_round_key"),
+        Index("ix_pairing_round_circle", "circle_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    circle_id: int = Field(foreign_key="circle.id")
+    round_no: int  # 1, 2, … within the circle
+    seed: int
+    key: str = Field(max_length=200)
+    schedule_id: int | None = None  # the pairing schedule it came from; None: by hand
+    created_by: str | None = Field(default=None, max_length=32)  # the facilitator, by hand
+    created_at: datetime = Field(sa_column=_utc())  # the round's moment
+
+
+class PairingMember(SQLModel, table=True):
+    """A person in a round: in group `group_no` (1, 2, …; a pair or the trio), or not paired
+    (`group_no` 0) for `skip_reason` (away, opted_out, left_slack, alone)."""
+
+    __tablename__ = "pairing_member"
+    __table_args__ = (
+        Index("ix_pairing_member_round", "round_id", "group_no"),
+        Index("ix_pairing_member_circle", "circle_id", "round_id"),
+        Index("ix_pairing_member_person", "team_id", "user_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    circle_id: int = Field(foreign_key="circle.id")
+    round_id: int = Field(foreign_key="pairing_round.id")
+    group_no: int = 0
+    user_id: str = Field(max_length=32)
+    skip_reason: str | None = Field(default=None, max_length=16)

@@ -6,8 +6,8 @@ answer, or raises :class:`ApiError`.
 
 from __future__ import annotations
 
-import binascii
 import functools
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -181,7 +181,9 @@ class Workspace(ChatApi, ViewsFilesApi):
                 channel_id = self._dm_locked(ids[0])
             else:
                 members = sorted(set(ids))
-                channel_id = "G" + binascii.hexlify("".join(members).encode()).decode()[:10].upper()
+                # The same people always get the same group DM (as on Slack); others another.
+                digest = hashlib.sha1(",".join(members).encode()).hexdigest()  # noqa: S324
+                channel_id = "G" + digest[:10].upper()
                 if channel_id not in self.channels:
                     names = "--".join(self.users[m].name for m in members)
                     self.channels[channel_id] = FakeChannel(

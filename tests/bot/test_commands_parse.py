@@ -72,7 +72,6 @@ def test_rhythm_subcommands_parse_into_typed_commands(text: str, expected: objec
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("schedule pair mon 09:00", "Pairing schedules come with `/circle pair`"),
         ("schedule checkin mon 09:00 every 13 weeks", "at most 12 weeks"),
         ("schedule checkin mon 09:00 tz:Europe/Berlin tz:Europe/Paris", "time zone only once"),
         ("schedule checkin mon 09:00 sharp", "I didn't understand “sharp”"),

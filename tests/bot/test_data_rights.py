@@ -33,6 +33,7 @@ from storage.models import (
     DeliveryStatus,
     DemoDay,
     Membership,
+    PairingMember,
     Reflection,
     ReflectionAnswer,
     Schedule,
@@ -96,9 +97,10 @@ def traces_of_ana(db: Database) -> set[tuple[str, str, str]]:
 
 
 def ana_does_everything(bot: BotHarness, clock: FakeClock) -> dict[str, int]:
-    """ANA as a participant of Product Leads (writes, signs up) and as the creator of Design
-    Crit (schedules, a skipped day, a cancelled demo day, adds people)."""
+    """ANA as a participant of Product Leads (paired with BEN, writes, signs up) and as the
+    creator of Design Crit (schedules, a skipped day, a cancelled demo day, adds people)."""
     circle_id = circle_with_people(bot)
+    assert "<@UANA> and <@UBEN>" in bot.slash("pair").all_text
     bot.slash("create Design Crit", user=ANA, channel=OTHER_CHANNEL)
     bot.slash(f"add {mention(FAC)} as facilitator", user=ANA, channel=OTHER_CHANNEL)
     bot.slash(f"add {mention(BEN)}", user=ANA, channel=OTHER_CHANNEL)
@@ -189,6 +191,7 @@ def test_forget_me_leaves_nothing_of_the_person_and_keeps_everyone_elses(
         ("demo_signup", "title"),
         ("delivery", "recipient"),
         ("delivery", "key"),
+        ("pairing_member", "user_id"),
     }
     if bot.db.is_sqlite:  # the learnings search index (FTS5) holds her words too
         assert any(t.startswith("reflection_answer_fts") for t, _c, _trace in before)
@@ -250,6 +253,8 @@ def test_forget_me_leaves_nothing_of_the_person_and_keeps_everyone_elses(
             digest.message_ts,
         )
         assert {d.recipient for d in session.exec(select(Delivery))} == {BEN, DANA}
+        # The pair BEN was in stays his: its other place is the placeholder's.
+        assert {m.user_id for m in session.exec(select(PairingMember))} == {BEN, PLACEHOLDER}
     assert any(
         "Quixotic pricing" in m["text"] for m in bot.fake.messages(bot.fake.dm_channel_of(DANA))
     )

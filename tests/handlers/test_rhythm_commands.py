@@ -191,11 +191,13 @@ def test_a_second_schedule_of_the_same_kind_is_allowed_and_named(bot: BotHarness
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("schedule", "Say what to schedule (checkin, debrief or digest), the day and the time."),
-        ("schedule pairing mon 09:00", "Pairing schedules come with `/circle pair`"),
+        (
+            "schedule",
+            "Say what to schedule (checkin, debrief, digest or pairing), the day and the time.",
+        ),
         (
             "schedule standup mon 09:00",
-            "“standup” is not something I can schedule. Use checkin, debrief or digest, "
+            "“standup” is not something I can schedule. Use checkin, debrief, digest or pairing, "
             "e.g. `/circle schedule checkin mon 09:00`.",
         ),
         ("schedule checkin", "Say which day and time, e.g. `/circle schedule checkin mon 09:00`"),
