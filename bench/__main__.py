@@ -6,6 +6,7 @@ Runs fanout, digest, pairing and ack_latency (those that exist), with quick size
 --full is given, in which case each runs at its own defaults (the sizes the targets are
 stated for). Every bench prints its own table as it runs; the summary at the end repeats
 the headline figures and each target's verdict. Exits 1 if a bench failed to run.
+`fuzz` (long property-based runs, bench/fuzz.py) runs only when named: `--only fuzz`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 ORDER = ("fanout", "digest", "pairing", "ack_latency")
+# Run only when named with --only: fuzz checks behaviour, not speed, and takes minutes.
+OPT_IN = ("fuzz",)
 
 # Quick sizes, passed only when the bench has the option (see its --help).
 QUICK: dict[str, list[str]] = {
     "fanout": ["--people", "500"],
     "digest": ["--circles", "200"],
     "ack_latency": ["--requests", "2000"],
+    "fuzz": ["--examples", "2000"],
 }
 
 
@@ -149,9 +153,11 @@ def main() -> None:
     parser.add_argument(
         "--full", action="store_true", help="each bench at its own default (target) sizes"
     )
-    parser.add_argument("--only", nargs="+", choices=ORDER, help="run only these benches")
+    parser.add_argument(
+        "--only", nargs="+", choices=ORDER + OPT_IN, help="run only these benches (fuzz: only so)"
+    )
     args = parser.parse_args()
-    chosen = [name for name in ORDER if not args.only or name in args.only]
+    chosen = [name for name in ORDER + OPT_IN if name in (args.only or ORDER)]
     present = [name for name in chosen if (BENCH_DIR / f"{name}.py").exists()]
     missing = [name for name in chosen if name not in present]
     sizes = "their default sizes" if args.full else "quick sizes (--full: the target sizes)"

@@ -37,6 +37,7 @@ from bot.messages import (
     demoday_signup_confirmation,
     demoday_signup_modal,
 )
+from bot.reflection_modal import NO_NUL
 from handlers.payloads import MAX_ID, action_value, positive_id, tell_clicker
 from handlers.registry import Registrar
 from storage.models import Circle, DemoDay, DemoSignup
@@ -240,9 +241,13 @@ def demoday_signup_submitted(
     errors: dict[str, str] = {}
     if not title:
         errors[SIGNUP_TITLE_BLOCK] = NEED_TITLE
+    elif "\x00" in title:  # no client sends it, and PostgreSQL cannot store it in text
+        errors[SIGNUP_TITLE_BLOCK] = NO_NUL
     elif len(title) > SIGNUP_TITLE_MAX:
         errors[SIGNUP_TITLE_BLOCK] = TOO_LONG.format(limit=SIGNUP_TITLE_MAX)
-    if len(what_tried) > SIGNUP_TRIED_MAX:
+    if "\x00" in what_tried:
+        errors[SIGNUP_TRIED_BLOCK] = NO_NUL
+    elif len(what_tried) > SIGNUP_TRIED_MAX:
         errors[SIGNUP_TRIED_BLOCK] = TOO_LONG.format(limit=SIGNUP_TRIED_MAX)
     demo_day_id = _demo_day_id(view.get("private_metadata"))
     if demo_day_id is None:
@@ -294,9 +299,12 @@ def demoday_signup_submitted(
         )
 
 
-def _input(values: dict[str, Any], block_id: str, action_id: str) -> str:
-    value = (values.get(block_id) or {}).get(action_id) or {}
-    text = value.get("value") if isinstance(value, dict) else None
+def _input(values: Any, block_id: str, action_id: str) -> str:
+    """The text of one input; "" when missing or not shaped as Slack sends it (a forged
+    payload may put anything anywhere)."""
+    block = values.get(block_id) if isinstance(values, dict) else None
+    element = block.get(action_id) if isinstance(block, dict) else None
+    text = element.get("value") if isinstance(element, dict) else None
     return text if isinstance(text, str) else ""
 
 

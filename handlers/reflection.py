@@ -13,6 +13,7 @@ saved" with an Edit button, and the App Home is published again.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
@@ -26,6 +27,7 @@ from bot.messages import ACTION_REFLECTION_EDIT, ACTION_REFLECTION_OPEN, reflect
 from bot.pairing_commands import debrief_peer
 from bot.reflection_modal import (
     CALLBACK_ID,
+    FOLLOW_UP_PREFIX,
     MAX_FOLLOW_UPS,
     VISIBILITY_LABELS,
     ModalMetadata,
@@ -42,6 +44,7 @@ from handlers.registry import Registrar
 logger = logging.getLogger(__name__)
 
 MAX_VIEW_ID = 64  # Reflection.view_id; Slack's are about 11 characters
+_VIEW_ID = re.compile(rf"[A-Za-z0-9]{{1,{MAX_VIEW_ID}}}")  # Slack's are like V0123ABCDEF
 
 TRY_AGAIN_BUTTON = "I couldn't open the form just now. Please press the button again."
 TRY_AGAIN_SAVE = (
@@ -152,19 +155,20 @@ def reflection_submitted(
     view_id = str(view.get("id") or "")
     form_block = _first_input_block(view)
     metadata = decode_metadata(view.get("private_metadata"))
-    if metadata is None or not 0 < len(view_id) <= MAX_VIEW_ID:
+    if metadata is None or not _VIEW_ID.fullmatch(view_id):
         logger.warning("reflection_modal from %s with bad private_metadata or view id", user_id)
         ack(response_action="errors", errors={form_block: reflections.TAMPERED})
         return
     values = (view.get("state") or {}).get("values") or {}
+    form = _input_block_ids(view)
     try:
         try:
-            answer = _save(services, values, metadata, team_id, user_id, view_id)
+            answer = _save(services, values, metadata, team_id, user_id, view_id, form)
         except IntegrityError:
             # A concurrent submission won a unique constraint after our checks; once more,
             # this sees its row (the same view: nothing to do; another one: an edit).
             logger.info("reflection_modal by %s raced another submission; retrying", user_id)
-            answer = _save(services, values, metadata, team_id, user_id, view_id)
+            answer = _save(services, values, metadata, team_id, user_id, view_id, form)
     except Refused as refused:
         log = logger.warning if refused.reason == "tampered" else logger.info
         log("reflection_modal by %s refused (%s): %s", user_id, refused.reason, metadata)
@@ -190,6 +194,7 @@ def _save(
     team_id: str,
     user_id: str,
     view_id: str,
+    form: set[str],
 ) -> Saved | dict[str, str]:
     """One transaction: check the target, parse the answers, write. Field errors write nothing."""
     with services.db.session() as session:
@@ -197,6 +202,12 @@ def _save(
         target = reflections.submission_target(
             session, team_id=team_id, user_id=user_id, metadata=metadata
         )
+        asked = {question.id for question in target.questions}
+        asked |= {f"{FOLLOW_UP_PREFIX}{item_id}" for item_id in metadata.follow_up_ids}
+        if not asked <= form:
+            # The metadata names a check-in whose questions this form does not ask (forged,
+            # or the question set changed while it was open): its answers are not for it.
+            raise Refused("tampered", reflections.TAMPERED)
         parsed = parse_submission(
             values,
             questions=target.questions,
@@ -247,6 +258,14 @@ def _show_saved(
         logger.warning("could not publish the Home of %s: %s", user_id, exc.response.get("error"))
     except Exception:
         logger.exception("could not publish the Home of %s after a reflection", user_id)
+
+
+def _input_block_ids(view: dict[str, Any]) -> set[str]:
+    return {
+        str(block["block_id"])
+        for block in view.get("blocks") or []
+        if isinstance(block, dict) and block.get("type") == "input" and block.get("block_id")
+    }
 
 
 def _first_input_block(view: dict[str, Any]) -> str:
