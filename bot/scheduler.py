@@ -51,12 +51,21 @@ class PostgresLeadership:
         self._held = False
 
     def acquire(self) -> bool:
+        if self._held and self._connection is not None:
+            try:
+                self._connection.execute(text("SELECT 1"))  # still alive, so still ours
+                # Not left "idle in transaction" until the next tick, where a server's
+                # idle_in_transaction_session_timeout would end the session and the lock.
+                self._connection.commit()
+                return True
+            except Exception:
+                # The session is gone (a database restart, a failover) and the lock with it:
+                # take it again now on a new connection rather than skip a tick.
+                logger.warning("lost the scheduler lock connection; taking the lock again")
+                self._drop()
         try:
             if self._connection is None:
                 self._connection = self.db.engine.connect()
-            if self._held:
-                self._connection.execute(text("SELECT 1"))  # still alive, so still ours
-                return True
             got = self._connection.execute(
                 text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
             ).scalar()
@@ -65,8 +74,11 @@ class PostgresLeadership:
             if self._held:
                 logger.info("this process is now the scheduler (advisory lock taken)")
             return self._held
-        except Exception:
-            logger.warning("lost the scheduler lock connection; will retry", exc_info=True)
+        except Exception as exc:
+            logger.warning(
+                "could not take the scheduler lock (%s); will retry",
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
             self._drop()
             return False
 

@@ -138,8 +138,15 @@ class Database:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
             return True
-        except Exception:
-            logger.warning("database %s is not reachable", self.safe_url, exc_info=True)
+        except Exception as exc:
+            # One line per failed probe: health checks keep asking all through an outage.
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()
+            logger.warning(
+                "database %s is not reachable: %s",
+                self.safe_url,
+                reason[0] if reason else type(exc).__name__,
+            )
+            logger.debug("database unreachable", exc_info=True)
             return False
 
     def upgrade(self) -> None:

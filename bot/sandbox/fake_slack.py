@@ -70,6 +70,7 @@ class _Injection:
     status: int
     times: int
     match: Callable[[dict[str, Any]], bool] | None = None
+    retry_after: float = 1.0
 
 
 @dataclass
@@ -427,16 +428,20 @@ class FakeSlack(SlackSide):
         status: int = 200,
         times: int = 1,
         match: Callable[[dict[str, Any]], bool] | None = None,
+        retry_after: float = 1.0,
     ) -> None:
         """Fail the next ``times`` calls of ``method`` (whose args satisfy ``match``).
 
         status 200 -> ``{"ok": false, "error": error}``; 500/503 -> an HTML error page like
         Slack's edge; other statuses -> the JSON error body with that status (429 adds
-        ``Retry-After: 1``). ``method`` may also be "response_url" or "file_upload".
+        ``Retry-After: 1``, or ``retry_after``: tests may ask for less than Slack's whole
+        seconds). ``method`` may also be "response_url" or "file_upload".
         """
         with self._ctl_lock:
             self._injections.setdefault(method, []).append(
-                _Injection(error=error, status=status, times=times, match=match)
+                _Injection(
+                    error=error, status=status, times=times, match=match, retry_after=retry_after
+                )
             )
 
     def inject_connection_drop(self, method: str, times: int = 1) -> None:
@@ -467,7 +472,7 @@ class FakeSlack(SlackSide):
                     payload = json.dumps({"ok": False, "error": inj.error}).encode()
                     headers = list(_JSON)
                     if inj.status == 429:
-                        headers.append(("Retry-After", "1"))
+                        headers.append(("Retry-After", f"{inj.retry_after:g}"))
                     return inj.status, headers, payload
             lim = self._limits.get(method)
             if lim is not None:
