@@ -507,6 +507,11 @@ Command = (
 
 
 def parse(text: str) -> Command:
+    if "\x00" in (text or ""):  # no Slack client sends it, and PostgreSQL can't store it
+        raise CommandError(
+            "That command holds a NUL character, which I can't keep. Please type it again. "
+            "`/circle help` lists the commands."
+        )
     tokens = tokenize(text or "")
     if not tokens:
         return Help()
@@ -555,7 +560,7 @@ def _parse_name(tokens: list[Token], sub: str) -> str:
 
 def _no_arguments(tokens: list[Token], sub: str) -> None:
     if tokens:
-        extra = " ".join(_display(t) for t in tokens)
+        extra = escape(" ".join(_display(t) for t in tokens))
         raise CommandError(f"`/circle {sub}` takes no arguments (got “{extra}”). {usage_hint(sub)}")
 
 
@@ -583,7 +588,7 @@ def _parse_add(tokens: list[Token]) -> Add:
             word = role_words[0].text.lower()
             if word not in _ROLE_WORDS:
                 raise CommandError(
-                    f"“{role_words[0].text}” is not a role. Use leader, facilitator or "
+                    f"“{escape(role_words[0].text)}” is not a role. Use leader, facilitator or "
                     f"participant, e.g. `/circle add @dana as leader`."
                 )
             role = _ROLE_WORDS[word]
@@ -605,11 +610,13 @@ def _parse_people(tokens: list[Token], sub: str) -> tuple[UserMention, ...]:
             )
         elif token.text.startswith("@"):
             raise CommandError(
-                f"I can't find a Slack user called {token.text}. Pick people from the @ list "
-                f"so Slack links them. {usage_hint(sub)}"
+                f"I can't find a Slack user called {escape(token.text)}. Pick people from the "
+                f"@ list so Slack links them. {usage_hint(sub)}"
             )
         else:
-            raise CommandError(f"“{token.text}” is not a mention of a person. {usage_hint(sub)}")
+            raise CommandError(
+                f"“{escape(token.text)}” is not a mention of a person. {usage_hint(sub)}"
+            )
     return tuple(people.values())
 
 

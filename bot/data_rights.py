@@ -906,7 +906,7 @@ def _export(inv: Invocation, deps: Deps) -> Outcome:
             content=export.content,
             title=f"{name}: reflections",
             comment=(
-                f"The reflections of {name} you may read, one row per answer "
+                f"The reflections of {mrkdwn.escape(name)} you may read, one row per answer "
                 f"({_count(export.reflections, 'reflection')}; private ones are counted "
                 "without their text)."
             ),

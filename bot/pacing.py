@@ -188,6 +188,9 @@ class SendPacer:
             self._interval = max(self._window / (accepted * HEADROOM), before * BACK_OFF)
         elif before:
             self._interval = before * 1.5
+        # Never slower than one send per window: Retry-After already pauses everyone, and a
+        # storm of 429s with nothing accepted would otherwise slow the pace without bound.
+        self._interval = min(self._interval, self._window)
 
     def _unanswered(self) -> int:
         """Sends booked or in flight; one unanswered for a minute (its sender died?) no longer
