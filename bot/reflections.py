@@ -533,14 +533,23 @@ def _update_items(
 ) -> None:
     """An edit changes its open action items; one it no longer names is dropped.
 
-    Items already done or dropped keep their history (the answer text still changes).
+    Items already done or dropped keep their history (the answer text still changes), except
+    that a dropped item whose answer now names a different next step is open again: that is
+    a new commitment, and Home and the next check-ins should ask about it.
     """
     wanted = _action_answers(parsed)
     existing = {item.question_id: item for item in _items_of(session, reflection)}
     for question_id, item in existing.items():
+        answer = wanted.get(question_id)
+        if item.status == ActionItemStatus.DROPPED and answer is not None:
+            if answer.text != item.text:
+                assert answer.text is not None
+                item.status, item.dropped_at = ActionItemStatus.OPEN, None
+                item.text, item.due_date = answer.text, answer.due_date
+                session.add(item)
+            continue
         if item.status != ActionItemStatus.OPEN:
             continue
-        answer = wanted.get(question_id)
         if answer is None:
             item.status, item.dropped_at = ActionItemStatus.DROPPED, now
         else:

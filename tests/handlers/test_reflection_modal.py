@@ -484,6 +484,22 @@ def test_two_modals_for_one_checkin_edit_one_reflection(bot: BotHarness, clock: 
     assert delivery_row(bot, delivery.id).answered_at == submitted
 
 
+def test_a_next_step_removed_then_given_again_is_open_again(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    _circle_id, _delivery, dm = setup(bot, clock)
+    for next_step in ("Call Ben", None, "Email Ben"):
+        view = click(bot, dm)
+        assert view is not None
+        assert submit(bot, view, state("Tried", next_step=next_step)) is None
+        clock.advance(minutes=5)
+        if next_step is None:
+            [item] = items(bot)
+            assert item.status == ActionItemStatus.DROPPED
+    [item] = items(bot)
+    assert (item.status, item.dropped_at, item.text) == (ActionItemStatus.OPEN, None, "Email Ben")
+
+
 def test_edit_keeps_when_it_was_written_and_changes_the_same_rows(
     bot: BotHarness, clock: FakeClock
 ) -> None:

@@ -895,6 +895,15 @@ def check_reflection_saved(
                 asked_about = item is not None and item.id in _follow_up_ids(sub.view)
                 if asked_about:
                     pass  # the form also answered "Did you do it?" about this very item
+                elif (
+                    earlier
+                    and earlier[0]["status"] == ActionItemStatus.DROPPED
+                    and text
+                    and text != earlier[0]["text"]
+                ):
+                    # Dropped, and now a different next step: a new commitment, open again.
+                    assert item is not None and item.text == text, (item, text)
+                    assert item.status == ActionItemStatus.OPEN, item
                 elif earlier and earlier[0]["status"] != ActionItemStatus.OPEN:
                     # Done or dropped before this edit: it keeps its history (bot/reflections).
                     assert item is not None and item.model_dump() == earlier[0], (item, earlier)
