@@ -27,7 +27,7 @@ from bot.due import (
     zone,
 )
 from bot.recurrence import local_date_of
-from storage.models import Circle, Delivery, DeliveryStatus
+from storage.models import Circle, Delivery, DeliveryStatus, ScheduleKind
 
 if TYPE_CHECKING:
     from bot.circle_commands import Deps, Invocation, Outcome
@@ -89,8 +89,18 @@ def send_now(kind: str, inv: Invocation, deps: Deps) -> Outcome:
             )
         ready, away = recipients_now(session, circle, now)
         circle_id, team_id, name = circle.id or 0, circle.team_id, circle.name
+        unpaired: list[str] = []
+        if kind == ScheduleKind.DEBRIEF:
+            from bot.pairing_commands import PeerIndex
+
+            paired = PeerIndex().paired(session, circle_id, now)
+            if paired is not None:  # the circle pairs: the debrief is for the people in a pair
+                unpaired = [user_id for user_id, _ in ready if user_id not in paired]
+                ready = [(user_id, moment) for user_id, moment in ready if user_id in paired]
     if not ready:
         note = f" ({len(away)} away)" if away else ""
+        if unpaired:
+            note = f" (none available was in the latest pairing round: `/circle pair`){note}"
         raise Refusal(f"*{mrkdwn.escape(name)}* has no participants to send a {word} to{note}.")
     minute = now.strftime("%Y-%m-%dT%H:%M")
     due = [
@@ -112,7 +122,7 @@ def send_now(kind: str, inv: Invocation, deps: Deps) -> Outcome:
         if not ids:
             return f"The {word} already went out this minute; nothing was sent twice."
         report = deliverer.send(ids, now=now)
-        return _send_report(word, name, report, away)
+        return _send_report(word, name, report, away, unpaired)
 
     count = len(ready)
     return Outcome(
@@ -122,7 +132,9 @@ def send_now(kind: str, inv: Invocation, deps: Deps) -> Outcome:
     )
 
 
-def _send_report(word: str, name: str, report: TickReport, away: list[str]) -> str:
+def _send_report(
+    word: str, name: str, report: TickReport, away: list[str], unpaired: list[str]
+) -> str:
     attempted = report.sent + report.failed + report.retrying
     lines = [f"Sent the {word} of *{mrkdwn.escape(name)}* to {report.sent} of {attempted}."]
     if report.failed or report.retrying:
@@ -130,6 +142,12 @@ def _send_report(word: str, name: str, report: TickReport, away: list[str]) -> s
         lines.append(f"Not delivered: {reasons}. `/circle status` shows who.")
     if away:
         lines.append("Away, so not sent: " + ", ".join(mrkdwn.user(u) for u in away) + ".")
+    if unpaired:
+        lines.append(
+            "Not in the latest pairing round, so not sent: "
+            + ", ".join(mrkdwn.user(u) for u in unpaired)
+            + "."
+        )
     return "\n".join(lines)
 
 

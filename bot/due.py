@@ -179,6 +179,9 @@ def _scheduled_dms(
     if not schedules:
         return []
     participants = participants_of(session, {s.circle_id for s in schedules})
+    from bot.pairing_commands import PeerIndex  # it builds on this module
+
+    pairs = PeerIndex()  # once a circle pairs, its debriefs go to the people in a pair
 
     due: list[DueMessage] = []
     for schedule in schedules:
@@ -194,7 +197,14 @@ def _scheduled_dms(
                 local_day = local_date_of(moment, tz)
                 if is_paused_on(circle, moment, local_day) or local_day in skips[circle.id or 0]:
                     continue
+                paired = (
+                    pairs.paired(session, circle.id or 0, moment)
+                    if schedule.kind == ScheduleKind.DEBRIEF
+                    else None
+                )
                 for membership in members:
+                    if paired is not None and membership.user_id not in paired:
+                        continue
                     if membership.added_at > moment:
                         continue
                     if membership.away_until is not None and local_day <= membership.away_until:

@@ -491,10 +491,27 @@ class PeerIndex:
         self._rounds: dict[int, list[tuple[datetime, int]]] = {}
         self._groups: dict[int, dict[str, tuple[str, ...]]] = {}
 
+    def paired(self, session: Session, circle_id: int, moment: datetime) -> frozenset[str] | None:
+        """Who is in a group of the latest round at or before `moment`; None: no round yet.
+
+        Once a circle pairs, its debriefs go to the people in a pair (the debrief is about
+        their session); before its first round they go to every participant.
+        """
+        round_id = self._latest_round(session, circle_id, moment)
+        if round_id is None:
+            return None
+        return frozenset(self._groups_of(session, round_id))
+
     def peers(
         self, session: Session, circle_id: int, user_id: str, moment: datetime
     ) -> tuple[str, ...]:
         """The others in `user_id`'s group of the latest round at or before `moment`."""
+        round_id = self._latest_round(session, circle_id, moment)
+        if round_id is None:
+            return ()
+        return self._groups_of(session, round_id).get(user_id, ())
+
+    def _latest_round(self, session: Session, circle_id: int, moment: datetime) -> int | None:
         if circle_id not in self._rounds:
             self._rounds[circle_id] = [
                 (created_at, round_id)
@@ -508,9 +525,9 @@ class PeerIndex:
         latest = [
             round_id for created_at, round_id in self._rounds[circle_id] if created_at <= moment
         ]
-        if not latest:
-            return ()
-        round_id = latest[-1]
+        return latest[-1] if latest else None
+
+    def _groups_of(self, session: Session, round_id: int) -> dict[str, tuple[str, ...]]:
         if round_id not in self._groups:
             by_group: dict[int, list[str]] = defaultdict(list)
             for group_no, member in session.exec(
@@ -523,8 +540,9 @@ class PeerIndex:
                 member: tuple(m for m in group if m != member and m != FORGOTTEN)
                 for group in by_group.values()
                 for member in group
+                if member != FORGOTTEN
             }
-        return self._groups[round_id].get(user_id, ())
+        return self._groups[round_id]
 
 
 def peers_at(session: Session, circle_id: int, user_id: str, moment: datetime) -> tuple[str, ...]:

@@ -501,3 +501,27 @@ def test_forget_me_keeps_the_partners_history_without_the_person(
     bot.slash(f"add {mention(CHLOE)} {mention(EVE)}")
     pair(bot, clock)
     assert set().union(*rounds(bot)[1]) == {BEN, CHLOE, EVE}
+
+
+def test_once_a_circle_pairs_its_debriefs_go_to_the_people_in_a_pair(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    circle_with(bot, ANA, BEN, CHLOE)
+    bot.slash("schedule debrief fri 16:00 tz:Europe/London")
+    assert "to 3 participants" in bot.slash("debrief now").ack_text  # no round yet: everyone
+    clock.advance(minutes=1)
+    bot.slash("nopair", user=CHLOE)
+    pair(bot, clock)
+    assert rounds(bot) == [[frozenset({ANA, BEN})]]
+
+    reply = bot.slash("debrief now")
+    assert "Not in the latest pairing round, so not sent: <@UCHLOE>." in reply.all_text
+    friday = datetime(2026, 11, 20, 16, 1, tzinfo=UTC)  # the scheduled debrief, in London
+    Deliverer(bot.db, bot.services.client).tick(friday)
+    with bot.db.session() as session:
+        scheduled = session.exec(
+            select(Delivery.recipient).where(
+                Delivery.kind == "debrief", col(Delivery.key).startswith("debrief:")
+            )
+        ).all()
+    assert sorted(scheduled) == [ANA, BEN]
