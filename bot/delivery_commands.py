@@ -73,6 +73,16 @@ def recipients_now(
     return ready, away
 
 
+def refuse_if_paused(session: Session, circle: Circle, now: datetime, consequence: str) -> None:
+    """A facilitator's "do it now" on a paused circle: say so, and how to end the pause."""
+    if is_paused_on(circle, now, local_date_of(now, circle_zone(session, circle))):
+        until = f" until {circle.paused_until}" if circle.paused_until else ""
+        raise Refusal(
+            f"*{mrkdwn.escape(circle.name)}* is paused{until}, so {consequence}. "
+            "Use `/circle resume` first."
+        )
+
+
 def send_now(kind: str, inv: Invocation, deps: Deps) -> Outcome:
     from bot.circle_commands import Outcome, circle_here
 
@@ -81,12 +91,7 @@ def send_now(kind: str, inv: Invocation, deps: Deps) -> Outcome:
     with deps.db.session() as session:
         circle = circle_here(session, inv, subcommand=f"{kind} now")
         circles.require_facilitator(session, circle, inv.user_id, f"send a {word}")
-        if is_paused_on(circle, now, local_date_of(now, circle_zone(session, circle))):
-            until = f" until {circle.paused_until}" if circle.paused_until else ""
-            raise Refusal(
-                f"*{mrkdwn.escape(circle.name)}* is paused{until}, so nothing is sent. "
-                "Use `/circle resume` first."
-            )
+        refuse_if_paused(session, circle, now, "nothing is sent")
         ready, away = recipients_now(session, circle, now)
         circle_id, team_id, name = circle.id or 0, circle.team_id, circle.name
         unpaired: list[str] = []

@@ -49,6 +49,7 @@ from bot import circles, mrkdwn, people
 from bot.circle_commands import Deps, Invocation, Outcome, circle_here
 from bot.circles import Refusal
 from bot.commands import NoPair, Pair, PairingCommand, PairMe, SetTeam
+from bot.delivery_commands import refuse_if_paused
 from bot.due import (
     circle_zone,
     is_paused_on,
@@ -694,12 +695,7 @@ def _pair(inv: Invocation, deps: Deps) -> Outcome:
     with deps.db.read_session() as session:
         circle = circle_here(session, inv, subcommand="pair")
         circles.require_facilitator(session, circle, inv.user_id, "pair people")
-        if is_paused_on(circle, now, local_date_of(now, circle_zone(session, circle))):
-            until = f" until {circle.paused_until}" if circle.paused_until else ""
-            raise Refusal(
-                f"*{mrkdwn.escape(circle.name)}* is paused{until}, so nobody is paired. "
-                "Use `/circle resume` first."
-            )
+        refuse_if_paused(session, circle, now, "nobody is paired")
         found = candidates(session, circle, now)
         refusal = too_few_refusal(circle, found)
         if refusal is not None:

@@ -20,12 +20,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
 
 from bot.sandbox.fake_slack import FakeSlack, FakeUser
 from storage.db import Database
-from storage.models import Delivery, DeliveryStatus
+from storage.models import DeliveryStatus
 from tests.factories import add_participant, make_circle, weekly
+from tests.test_delivery_processes import delivered, statuses
 from tests.test_processes import free_port
 
 pytestmark = pytest.mark.slow
@@ -88,22 +88,6 @@ def start_serve(
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-def delivered(fake: FakeSlack) -> Counter[str]:
-    """Check-ins Slack accepted, per recipient."""
-    return Counter(
-        str(c.args["channel"]) for c in fake.calls_to("chat.postMessage") if c.status == 200
-    )
-
-
-def statuses(db_url: str) -> Counter[str]:
-    db = Database(db_url)
-    try:
-        with db.read_session() as s:
-            return Counter(str(d.status) for d in s.exec(select(Delivery)).all())
-    finally:
-        db.dispose()
 
 
 class Output:
