@@ -40,10 +40,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
+from bot.channel_readers import ChannelReaders, read_channel_readers, unreadable
 from bot.due import DueMessage, due_messages
 from bot.pacing import SendPacer, paced_client
 from storage.db import Database
-from storage.models import Circle, Delivery, DeliveryStatus, DemoDay, DemoSignup
+from storage.models import Circle, Delivery, DeliveryStatus, DemoDay, DemoSignup, Visibility
 
 logger = logging.getLogger(__name__)
 
@@ -269,7 +270,7 @@ class Deliverer:
         if not ids:
             return report
         workers = max(1, min(self.config.concurrency, len(ids)))
-        build = self.build_message or SharedMessages()
+        build = self.build_message or SharedMessages(self.channel_readers())
         try:
             with (
                 _GroupWriter(self.db, self.clock, self.config.lease) as writer,
@@ -292,6 +293,21 @@ class Deliverer:
         finally:
             self.client.close_idle_connections()  # a fan-out's connections end with it
         return report
+
+    def channel_readers(self) -> Callable[[Circle], ChannelReaders]:
+        """Reads who is in a circle's channel, once per circle for the send that asks."""
+        read: dict[int | None, ChannelReaders] = {}
+        lock = threading.Lock()
+
+        def readers(circle: Circle) -> ChannelReaders:
+            with lock:  # senders build in parallel; one read per channel is enough
+                if circle.id not in read:
+                    read[circle.id] = read_channel_readers(
+                        self.db, self.client, circle, now=self.clock()
+                    )
+                return read[circle.id]
+
+        return readers
 
     def claim(self, delivery_id: int) -> bool:
         """Claim one delivery on its own (tests use this to play a sender that then dies)."""
@@ -636,9 +652,14 @@ class SharedMessages:
     A part that differs per recipient would go into the per-delivery step, not into the key.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, channel_readers: Callable[[Circle], ChannelReaders] | None = None) -> None:
         from bot.pairing_commands import PeerIndex
 
+        # Who reads a circle's channel (bot/channel_readers.py). Without a way to ask Slack,
+        # nobody's text is quoted in a channel: fail closed.
+        self._readers = channel_readers or (
+            lambda circle: unreadable(circle.channel_id, "not_checked")
+        )
         self._shared: dict[tuple[object, ...], Message] = {}
         self._peers = PeerIndex()  # a debrief names the recipient's peers: per recipient
 
@@ -681,11 +702,12 @@ class SharedMessages:
                 )
             return with_delivery_id(self._shared[key], parent.id or 0)  # the buttons answer it
         if delivery.kind == "demoday_reminder":
-            return _demoday_reminder(session, delivery, circle)  # one per channel: nothing shared
+            # One per channel: nothing shared. Sign-up topics only if every reader may.
+            return _demoday_reminder(session, delivery, circle, self._readers(circle))
         if delivery.kind in DIGEST_DELIVERY_KINDS:
             from bot import digest  # per audience and week: nothing shared between them
 
-            return digest.message_for_delivery(session, delivery, circle)
+            return digest.message_for_delivery(session, delivery, circle, self._readers)
         if delivery.kind in PAIRING_DELIVERY_KINDS:
             from bot import pairing_commands  # per group or person: nothing shared
 
@@ -722,7 +744,9 @@ def with_delivery_id(shared: Message, delivery_id: int) -> Message:
     return {**shared, "blocks": blocks}
 
 
-def _demoday_reminder(session: Session, delivery: Delivery, circle: Circle) -> Message | None:
+def _demoday_reminder(
+    session: Session, delivery: Delivery, circle: Circle, readers: ChannelReaders
+) -> Message | None:
     from bot import messages
 
     demo_day = session.get(DemoDay, delivery.ref_id)
@@ -739,5 +763,6 @@ def _demoday_reminder(session: Session, delivery: Delivery, circle: Circle) -> M
         title=demo_day.title,
         starts_at=demo_day.starts_at,
         signups=[(s.user_id, s.title) for s in signups],
+        topics=readers.may_quote(Visibility.CIRCLE),  # sign-up topics are the circle's
         now=delivery.due_at,
     )

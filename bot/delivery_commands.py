@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session, col, select
 
 from bot import circles, digest, mrkdwn
+from bot.channel_readers import read_channel_readers
 from bot.circles import Refusal
 from bot.delivery import TickReport
 from bot.due import (
@@ -164,7 +165,17 @@ def digest_preview(inv: Invocation, deps: Deps) -> Outcome:
     with deps.db.session() as session:
         circle = circle_here(session, inv, subcommand="digest preview")
         circles.require_facilitator(session, circle, inv.user_id, "preview the digest")
-        return Outcome(digest.preview_text(digest.preview(session, circle, now=now)))
+
+    def follow_up() -> str:
+        # Who reads the channel decides what its part may quote (a call to Slack: after the ack).
+        readers = read_channel_readers(deps.db, deps.client, circle, now=now)
+        with deps.db.read_session() as session:
+            return digest.preview_text(digest.preview(session, circle, now=now, readers=readers))
+
+    return Outcome(
+        f"Building the digest preview of *{mrkdwn.escape(circle.name)}* for this week so far…",
+        follow_up,
+    )
 
 
 def digest_send(inv: Invocation, deps: Deps) -> Outcome:

@@ -44,9 +44,10 @@ was sent from: its facilitator speaks for that circle, not for the leader's othe
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,7 +55,9 @@ from markupsafe import Markup
 from sqlmodel import Session, col, func, select
 
 from bot import chart
+from bot.channel_readers import ChannelReaders
 from bot.delivery import FILE_UPLOAD
+from bot.disclosure import Shown, ShownWeek, State, Totals, Withheld, disclose, leader_totals
 from bot.due import (
     DueMessage,
     circle_zone,
@@ -65,17 +68,9 @@ from bot.due import (
     zone,
 )
 from bot.messages import _context, _fit, _sections, slack_date
-from bot.metrics import (
-    K_ANONYMITY,
-    Figure,
-    Missing,
-    WeekMetrics,
-    combine,
-    metrics_for_circle,
-    sparkline,
-)
+from bot.metrics import WeekMetrics, metrics_for_circle, sparkline
 from bot.recurrence import local_date_of
-from bot.visibility import Audience, readable_for_audience, visible_to_audience
+from bot.visibility import Audience, readable_for_audience, visibility_in
 from bot.weeks import week_bounds, week_start
 from prompts import mention, render
 from storage.models import (
@@ -91,6 +86,7 @@ from storage.models import (
     Reflection,
     ReflectionAnswer,
     Role,
+    Visibility,
 )
 
 logger = logging.getLogger(__name__)
@@ -204,9 +200,23 @@ def _count(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
-def _shown(figure: Figure[Any], fmt: Any) -> str | None:
-    """A figure's text, or None ("not enough responses yet" in the template)."""
-    return None if figure.value is None else str(fmt(figure.value))
+WITHHELD_TEXT = {
+    Withheld.FEW: "not enough responses yet",
+    Withheld.IN_PROGRESS: "shown when the week is over",
+    Withheld.IN_A_CIRCLE: "not shown (too few responses in one of the circles)",
+}
+NO_COMPARISON = {
+    Withheld.FEW: "no comparison: not enough responses the week before",
+    Withheld.IN_PROGRESS: "no comparison while the week is in progress",
+    Withheld.IN_A_CIRCLE: "no comparison: too few responses the week before in one of the circles",
+}
+
+
+def _shown(figure: Shown[Any], fmt: Callable[[Any], str]) -> str:
+    """A figure's text, or why it is withheld."""
+    if figure.value is None:
+        return WITHHELD_TEXT[figure.withheld or Withheld.FEW]
+    return fmt(figure.value)
 
 
 def _who(user_id: str) -> Markup | str:
@@ -225,53 +235,71 @@ def _one_line(text: str, limit: int = QUOTE_CHARS) -> str:
 # --- what each section says ----------------------------------------------------------------------
 
 
-def figures_text(metrics: WeekMetrics, *, title: str | None = None) -> str:
-    """The figures of one circle's week (or of a leader's totals)."""
-    participation = metrics.participation
-    if metrics.paused or participation.missing is Missing.PAUSED:
-        return render("messages/digest_figures.md.j2", title=title, state="paused")
-    if participation.missing is Missing.NO_PARTICIPANTS:
-        return render("messages/digest_figures.md.j2", title=title, state="nobody")
-    if participation.value is None or participation.people < K_ANONYMITY:
-        return render("messages/digest_figures.md.j2", title=title, state="few")
-    checkins, items = metrics.checkins, metrics.action_items
-    trend = metrics.participation_trend
+def figures_text(
+    shown: ShownWeek | None, *, title: str | None = None, totals: Totals | None = None
+) -> str:
+    """The figures of one circle's week, or (with `totals`) of a leader's circles: only
+    what bot/disclosure.py lets through (`shown` is None when no circle could be counted)."""
+    counted = {
+        "not_counted": totals.not_counted if totals else 0,
+        "circles": totals.circles if totals else 1,
+    }
+    if shown is None:
+        return render("messages/digest_figures.md.j2", title=title, state="none_counted", **counted)
+    if shown.state is not State.SHOWN:
+        return render(
+            "messages/digest_figures.md.j2", title=title, state=shown.state.value, **counted
+        )
     reflections = (
-        f"{_count(metrics.checkin_reflections, 'check-in')}, "
-        f"{_count(metrics.debrief_reflections, 'debrief')}"
+        f"{_count(shown.checkin_reflections, 'check-in')}, "
+        f"{_count(shown.debrief_reflections, 'debrief')}"
     )
-    if metrics.private_reflections:
-        reflections += f" ({metrics.private_reflections} kept private)"
-    held = metrics.demo_days.held
+    if shown.kept_private.value:
+        reflections += f" ({shown.kept_private.value} kept private)"
+    change = ""
+    if shown.confidence.value is not None:  # then its change is shown, or why not
+        delta = shown.confidence_change
+        change = (
+            _change_text(delta.value)
+            if delta.value is not None
+            else NO_COMPARISON[delta.withheld or Withheld.FEW]
+        )
+    held = shown.demo_days_held
     return render(
         "messages/digest_figures.md.j2",
         title=title,
         state="shown",
-        participation=(
-            f"{percent(participation.value)} ({metrics.participants_reflected} of "
-            f"{_count(metrics.active_participants, 'participant')} reflected)"
+        **counted,
+        participation=_shown(
+            shown.participation,
+            lambda v: (
+                f"{percent(v)} ({shown.reflected} of "
+                f"{_count(shown.participants, 'participant')} reflected)"
+            ),
         ),
-        trend=sparkline(trend.values),
-        trend_weeks=len(trend.weeks),
-        trend_gaps=any(value is None for value in trend.values),
+        trend=sparkline(shown.trend),
+        trend_weeks=len(shown.trend_weeks),
+        trend_gaps=any(value is None for value in shown.trend),
         reflections=reflections,
-        checkins_sent=checkins.sent,
-        checkins=f"{checkins.sent} sent, {checkins.answered} answered, {checkins.skipped} skipped",
-        response_rate=_shown(checkins.response_rate, percent),
-        median_respond=_shown(checkins.median_time_to_respond, duration_text),
-        items=(
-            f"{items.committed} committed, {items.completed} completed, {items.overdue} overdue"
+        checkins_sent=shown.checkins_sent,
+        checkins=(
+            f"{shown.checkins_sent} sent, {shown.checkins_answered} answered, "
+            f"{shown.checkins_skipped} skipped"
         ),
-        window_start=day_text(items.window_start),
-        completion_rate=_shown(items.completion_rate, percent),
-        median_done=_shown(items.median_time_to_implement, duration_text),
-        confidence=_shown(metrics.confidence, lambda v: f"{v:.1f} out of 5"),
-        confidence_change=_shown(metrics.confidence_change, _change_text),
-        peer_sessions=metrics.peer_sessions,
+        response_rate=_shown(shown.response_rate, percent),
+        median_respond=_shown(shown.median_time_to_respond, duration_text),
+        items=(
+            f"{shown.items_committed} committed, {shown.items_completed} completed, "
+            f"{shown.items_overdue} overdue"
+        ),
+        window_start=day_text(shown.window_start),
+        completion_rate=_shown(shown.completion_rate, percent),
+        median_done=_shown(shown.median_time_to_done, duration_text),
+        confidence=_shown(shown.confidence, lambda v: f"{v:.1f} out of 5"),
+        confidence_change=change,
+        peer_sessions=shown.peer_sessions,
         demo_days=(
-            f"{held} held, {_count(metrics.demo_days.presenters, 'presenter')}"
-            if held
-            else "none held"
+            f"{held} held, {_count(shown.presenters, 'presenter')}" if held else "none held"
         ),
     )
 
@@ -295,11 +323,13 @@ def quotes(
     *,
     week: date,
     now: datetime,
-    audience: Audience,
+    readable: frozenset[Visibility],
     limit: int,
+    not_by: str | None = None,
 ) -> tuple[list[Quote], int]:
-    """Quotes from the week's reflections `audience` may read, oldest first, one per
-    reflection; and how many more there were."""
+    """Quotes from the week's reflections of the `readable` visibilities (what every reader
+    may read: bot/visibility.py), oldest first, one per reflection, leaving out those of
+    `not_by` (a reader's own); and how many more."""
     rows = session.exec(
         select(Reflection, ReflectionAnswer)
         .join(ReflectionAnswer, col(ReflectionAnswer.reflection_id) == col(Reflection.id))
@@ -308,7 +338,8 @@ def quotes(
             col(Reflection.week_start) == week,
             col(Reflection.kind).in_(REFLECTION_KINDS),
             col(Reflection.submitted_at) <= now,
-            visible_to_audience(audience),  # the one rule for who may read what
+            visibility_in(readable),  # decided by the one rule for who may read what
+            col(Reflection.user_id) != (not_by or ""),
             col(ReflectionAnswer.kind).in_(QUOTABLE_ANSWERS),
             col(ReflectionAnswer.text).is_not(None),
         )
@@ -342,11 +373,18 @@ def quotes_text(found: list[Quote], more: int, audience: Audience) -> str:
     )
 
 
-def items_due_text(session: Session, circle: Circle, *, now: datetime, tz: ZoneInfo) -> str:
+def items_due_text(
+    session: Session,
+    circle: Circle,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    readable: frozenset[Visibility],
+) -> str:
     """Open action items due in the week the post is read in (the week of `now`).
 
-    Text only from reflections the circle may read (bot/visibility.py); items from private
-    reflections, or whose reflection is gone, are counted and nothing else.
+    Text only from reflections of the `readable` visibilities (what every reader of the
+    channel may read); the others, and items whose reflection is gone, are counted only.
     """
     monday = week_start(now, tz)
     rows = session.exec(
@@ -360,7 +398,6 @@ def items_due_text(session: Session, circle: Circle, *, now: datetime, tz: ZoneI
         )
         .order_by(col(ActionItem.due_date), col(ActionItem.id))
     ).all()
-    readable = readable_for_audience(Audience.CIRCLE)
     shown: list[dict[str, Any]] = []
     unshared = 0
     for item, reflection in rows:
@@ -384,8 +421,9 @@ def items_due_text(session: Session, circle: Circle, *, now: datetime, tz: ZoneI
     )
 
 
-def demo_day_text(session: Session, metrics: WeekMetrics) -> str:
-    """The next demo day (from `now` on) and who signed up to demo what."""
+def demo_day_text(session: Session, metrics: WeekMetrics, *, topics: bool) -> str:
+    """The next demo day (from `now` on) and who signed up, with what they will demo when
+    `topics` (sign-up topics are the circle's to read: bot/channel_readers.py)."""
     demo_day_id = metrics.demo_days.next_demo_day_id
     demo_day = session.get(DemoDay, demo_day_id) if demo_day_id is not None else None
     if demo_day is None:
@@ -395,7 +433,10 @@ def demo_day_text(session: Session, metrics: WeekMetrics) -> str:
         .where(DemoSignup.demo_day_id == demo_day.id, col(DemoSignup.created_at) <= metrics.as_of)
         .order_by(col(DemoSignup.created_at), col(DemoSignup.id))
     ).all()
-    shown = [(_who(s.user_id), _one_line(s.title, 150)) for s in signups[:SIGNUPS_SHOWN]]
+    shown = [
+        (_who(s.user_id), _one_line(s.title, 150) if topics else None)
+        for s in signups[:SIGNUPS_SHOWN]
+    ]
     return render(
         "messages/digest_demoday.md.j2",
         title=demo_day.title,
@@ -518,13 +559,13 @@ def leaders_of(session: Session, circle: Circle) -> Leaders:
 
 
 def notes_text(
-    metrics: WeekMetrics | None,
+    shown: ShownWeek | None,
     *,
     paused_until: str | None = None,
     paused: bool = False,
     not_started: str | None = None,
 ) -> str:
-    late = sum(entry.count for entry in metrics.late_answers) if metrics else 0
+    late = shown.late_answers.value if shown is not None else None
     return render(
         "messages/digest_notes.md.j2",
         paused=paused,
@@ -561,6 +602,16 @@ class CircleWeek:
         """When the week is still running: up to when it is measured."""
         m = self.metrics
         return None if m.complete else moment_text(m.as_of, self.tz)
+
+    @cached_property
+    def shown(self) -> ShownWeek:
+        """The figures any reader may see (bot/disclosure.py)."""
+        return disclose(self.metrics)
+
+    def notes(self) -> list[Block]:
+        return _notes_block(
+            notes_text(self.shown, paused=self.paused_now, paused_until=self.paused_until)
+        )
 
 
 def circle_week(session: Session, circle: Circle, *, week: date, now: datetime) -> CircleWeek:
@@ -600,31 +651,62 @@ def _notes_block(text: str) -> list[Block]:
 # --- the three messages --------------------------------------------------------------------------
 
 
-def circle_message(session: Session, circle: Circle, *, week: date, now: datetime) -> Message:
-    """The post in the circle's channel."""
+def circle_message(
+    session: Session, circle: Circle, *, week: date, now: datetime, readers: ChannelReaders
+) -> Message:
+    """The post in the circle's channel: it quotes only what every reader of the channel may
+    read (`readers`, bot/channel_readers.py), and says so in one line when that is less than
+    what the circle may read."""
     cw = circle_week(session, circle, week=week, now=now)
     found, more = quotes(
         session,
         [circle.id or 0],
         week=week,
         now=now,
-        audience=Audience.CIRCLE,
+        readable=readers.quotable,
         limit=QUOTES_IN_CIRCLE_POST,
     )
+    highlights = quotes_text(found, more, Audience.CIRCLE)
+    items = items_due_text(session, circle, now=now, tz=cw.tz, readable=readers.quotable)
+    topics = Visibility.CIRCLE in readers.quotable  # sign-up topics are the circle's
     blocks: list[Block] = [
         *_sections([_head(Audience.CIRCLE, cw, week)]),
-        *_sections(figures_text(cw.metrics).splitlines()),
-        *_sections(quotes_text(found, more, Audience.CIRCLE).splitlines()),
-        *_sections(items_due_text(session, circle, now=now, tz=cw.tz).splitlines()),
-        *_sections(demo_day_text(session, cw.metrics).splitlines()),
-        *_notes_block(notes_text(cw.metrics, paused=cw.paused_now, paused_until=cw.paused_until)),
+        *_sections(figures_text(cw.shown).splitlines()),
+        *_notes_block(withheld_text(readers)),
+        *_sections(highlights.splitlines()),
+        *_sections(items.splitlines()),
+        *_sections(demo_day_text(session, cw.metrics, topics=topics).splitlines()),
+        *cw.notes(),
         _footer(Audience.CIRCLE),
     ]
     return {"text": _fallback(Audience.CIRCLE, week, circle.name), "blocks": _fit(blocks)}
 
 
-def facilitator_message(session: Session, circle: Circle, *, week: date, now: datetime) -> Message:
-    """The DM to each facilitator: figures, then names and counts (never text)."""
+def withheld_text(readers: ChannelReaders) -> str:
+    """One line for the channel, naming nobody, when its post quotes less than the circle
+    may read; empty when only the circle reads the channel."""
+    if readers.everyone_in_circle:
+        return ""
+    return render("messages/digest_withheld.md.j2", unreadable=readers.problem is not None)
+
+
+def channel_readers_text(readers: ChannelReaders, circle: Circle) -> str:
+    """For facilitators: who reads the channel from outside the circle, so they can fix it."""
+    shown = readers.outside[:NAMES_SHOWN]
+    return render(
+        "messages/digest_channel_readers.md.j2",
+        channel=Markup(f"<#{circle.channel_id}>") if circle.channel_id.isalnum() else "the channel",  # noqa: S704
+        problem=readers.problem,
+        outside=[(_who(user_id), why) for user_id, why in shown],
+        more=len(readers.outside) - len(shown) + readers.unchecked,
+    )
+
+
+def facilitator_message(
+    session: Session, circle: Circle, *, week: date, now: datetime, readers: ChannelReaders
+) -> Message:
+    """The DM to each facilitator: figures, then names and counts (never text), and who
+    reads the circle's channel from outside it."""
     cw = circle_week(session, circle, week=week, now=now)
     quiet = quiet_participants(session, circle, week=week, now=now, tz=cw.tz)
     failed = failed_deliveries(session, circle, since=cw.metrics.starts_at, now=now)
@@ -653,9 +735,10 @@ def facilitator_message(session: Session, circle: Circle, *, week: date, now: da
     )
     blocks: list[Block] = [
         *_sections([_head(Audience.FACILITATORS, cw, week)]),
-        *_sections(figures_text(cw.metrics).splitlines()),
+        *_sections(figures_text(cw.shown).splitlines()),
         *_sections(section.splitlines()),
-        *_notes_block(notes_text(cw.metrics, paused=cw.paused_now, paused_until=cw.paused_until)),
+        *_sections(channel_readers_text(readers, circle).splitlines()),
+        *cw.notes(),
         _footer(Audience.FACILITATORS),
     ]
     return {"text": _fallback(Audience.FACILITATORS, week, circle.name), "blocks": _fit(blocks)}
@@ -669,13 +752,10 @@ class LeaderWeek:
     weeks: list[CircleWeek]
     not_started: list[Circle]
 
-    @property
-    def totals(self) -> WeekMetrics | None:
-        if not self.weeks:
-            return None
-        if len(self.weeks) == 1:
-            return self.weeks[0].metrics
-        return combine([cw.metrics for cw in self.weeks])
+    @cached_property
+    def totals(self) -> Totals:
+        """The circles added up, under bot/disclosure.py's rules."""
+        return leader_totals([cw.metrics for cw in self.weeks])
 
 
 def leader_week(
@@ -706,15 +786,13 @@ def leader_message(
             [cid],
             week=week,
             now=now,
-            audience=Audience.LEADERS,
+            readable=readable_for_audience(Audience.LEADERS),
             limit=QUOTES_PER_LEADER_SECTION,
         )
         quoted = quoted or bool(found)
-        sections += _sections(figures_text(cw.metrics, title=cw.circle.name).splitlines())
+        sections += _sections(figures_text(cw.shown, title=cw.circle.name).splitlines())
         sections += _sections(quotes_text(found, more, Audience.LEADERS).splitlines())
-        sections += _notes_block(
-            notes_text(cw.metrics, paused=cw.paused_now, paused_until=cw.paused_until)
-        )
+        sections += cw.notes()
     hidden = lw.weeks[CIRCLE_SECTIONS_SHOWN:]
     if hidden:
         sections.append(
@@ -726,11 +804,10 @@ def leader_message(
                 )
             )
         )
-    totals = lw.totals
-    if totals is not None and len(lw.weeks) > 1:
-        sections += _sections(
-            figures_text(totals, title=f"All {len(lw.weeks)} circles").splitlines()
-        )
+    if len(lw.weeks) > 1:
+        totals = lw.totals
+        title = f"All {len(lw.weeks)} circles"
+        sections += _sections(figures_text(totals.week, title=title, totals=totals).splitlines())
     for circle in lw.not_started:
         sections += _notes_block(notes_text(None, not_started=circle.name))
     first = lw.weeks[0] if lw.weeks else None
@@ -780,19 +857,25 @@ def _scope_of_leader_digest(session: Session, delivery: Delivery) -> list[Circle
     return circles
 
 
-def message_for_delivery(session: Session, delivery: Delivery, circle: Circle) -> Message | None:
+def message_for_delivery(
+    session: Session,
+    delivery: Delivery,
+    circle: Circle,
+    readers: Callable[[Circle], ChannelReaders],
+) -> Message | None:
     """The message of a digest delivery (bot/delivery.py's builder), or None when it no longer
-    applies (the facilitator or leader stepped down meanwhile)."""
+    applies (the facilitator or leader stepped down meanwhile). `readers` reads who is in a
+    circle's channel (bot/channel_readers.py) for the channel post and facilitators."""
     week = delivery.local_date
     if week is None:
         raise ValueError(f"digest delivery {delivery.id} has no week")
     now = delivery.due_at
     if delivery.kind == DIGEST_CIRCLE:
-        return circle_message(session, circle, week=week, now=now)
+        return circle_message(session, circle, week=week, now=now, readers=readers(circle))
     if delivery.kind == DIGEST_FACILITATOR:
         if not _is_active(session, circle, delivery.recipient, Role.FACILITATOR):
             return None
-        return facilitator_message(session, circle, week=week, now=now)
+        return facilitator_message(session, circle, week=week, now=now, readers=readers(circle))
     if delivery.kind == DIGEST_LEADER:
         circles = _scope_of_leader_digest(session, delivery)
         return leader_message(session, circles, week=week, now=now) if circles else None
@@ -802,24 +885,27 @@ def message_for_delivery(session: Session, delivery: Delivery, circle: Circle) -
 
 
 def chart_upload(session: Session, delivery: Delivery) -> Message | None:
-    """The participation chart that follows a leader's digest, as a file to upload."""
+    """The participation chart that follows a leader's digest, as a file to upload: the
+    totals' trend, under the same rules as the digest's figures (bot/disclosure.py). None
+    when no circle has a figure to draw."""
     parent = session.get(Delivery, delivery.parent_id) if delivery.parent_id else None
     if parent is None or parent.status != DeliveryStatus.SENT or parent.local_date is None:
         return None
     circles = _scope_of_leader_digest(session, parent)
     totals = leader_week(session, circles, week=parent.local_date, now=parent.due_at).totals
-    if totals is None:
+    if totals.week is None:
         return None
-    trend = totals.participation_trend
+    trend_weeks, values = totals.week.trend_weeks, list(totals.week.trend)
     png = chart.participation_chart(
-        [day_text(monday) for monday in trend.weeks],
-        trend.values,
-        title=f"Participation, {len(trend.weeks)} weeks to the week of {day_text(trend.weeks[-1])}",
+        [day_text(monday) for monday in trend_weeks],
+        values,
+        title=f"Participation, {len(trend_weeks)} weeks to the week of {day_text(trend_weeks[-1])}",
     )
     comment = render(
         "messages/digest_chart_comment.md.j2",
-        weeks=len(trend.weeks),
-        circles=len(totals.circle_ids),
+        weeks=len(trend_weeks),
+        circles=totals.counted,
+        not_counted=totals.not_counted,
         week=day_text(parent.local_date),
     )
     return {
@@ -860,7 +946,10 @@ class Preview:
     has_leaders: bool
 
 
-def preview(session: Session, circle: Circle, *, now: datetime) -> Preview:
+def preview(session: Session, circle: Circle, *, now: datetime, readers: ChannelReaders) -> Preview:
+    """Every audience's digest of this week to date; `readers` are the channel's, read just
+    before (the channel part quotes only what they may all read, and the facilitators' part
+    names those outside the circle)."""
     tz = circle_zone(session, circle)
     week = week_start(now, tz)
     return Preview(
@@ -869,8 +958,8 @@ def preview(session: Session, circle: Circle, *, now: datetime) -> Preview:
         week=week,
         paused=is_paused_on(circle, now, local_date_of(now, tz)),
         leaders=leader_message(session, [circle], week=week, now=now),
-        circle=circle_message(session, circle, week=week, now=now),
-        facilitators=facilitator_message(session, circle, week=week, now=now),
+        circle=circle_message(session, circle, week=week, now=now, readers=readers),
+        facilitators=facilitator_message(session, circle, week=week, now=now, readers=readers),
         has_leaders=bool(leaders_of(session, circle).active),
     )
 

@@ -5,7 +5,10 @@ Reading (`home_view`, `list_modal`) gathers what one person may see into plain r
   pinned one), or why there is none (no schedule, paused, away);
 - their open action items (`bot.action_items.open_items`) with a Done button each;
 - their last reflections (through `bot.visibility.readable_by`, like every reader) with Edit;
-- for each circle they facilitate, this week at a glance, with a "Check in now" button.
+- for each circle they facilitate, this week at a glance, with a "Check in now" button;
+- what was shared with each circle they take part in (the week's highlights): a channel post
+  quotes only what everyone in the channel may read (bot/channel_readers.py), so the circle's
+  own people find the rest here, read through the same visibility rule.
 
 Building (`build_home`, `build_list_modal`) is pure. Slack's limits hold by construction
 whatever the data: at most 100 blocks per view (long lists are cut, with a count and a
@@ -18,13 +21,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select
 
-from bot import circles, mrkdwn
+from bot import circles, digest, mrkdwn, weeks
 from bot.action_items import open_items
 from bot.circles import Refusal
 from bot.delivery_commands import week_start
@@ -40,7 +43,7 @@ from bot.rhythm_commands import (
     slack_date,
     zone_named,
 )
-from bot.visibility import readable_by
+from bot.visibility import readable_by, readable_for_role
 from storage.models import (
     ActionItem,
     ActionItemStatus,
@@ -85,6 +88,8 @@ HOME_CIRCLES_SHOWN = 10
 HOME_ITEMS_SHOWN = 10
 HOME_REFLECTIONS_SHOWN = 5
 HOME_GLANCES_SHOWN = 5
+HOME_HIGHLIGHTS_SHOWN = 5  # circles
+HIGHLIGHTS_PER_CIRCLE = 3
 # Rows in a "Show all" modal: one block each, plus header, notice and the "…and N more" line.
 MODAL_ROWS_SHOWN = 90
 
@@ -147,6 +152,16 @@ class ReflectionRow:
 
 
 @dataclass(frozen=True)
+class Highlights:
+    """What was shared with one circle in its latest week with any, for its own people."""
+
+    circle_name: str
+    week_start: date
+    quotes: list[digest.Quote]
+    more: int
+
+
+@dataclass(frozen=True)
 class Glance:
     circle_id: int
     name: str
@@ -181,6 +196,7 @@ class HomeData:
     items: Rows[ItemRow]
     reflections: list[ReflectionRow]
     glances: Rows[Glance]
+    highlights: list[Highlights]
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -198,6 +214,7 @@ def home_view(
         items=item_rows(session, team_id, user_id, tz, now, limit=HOME_ITEMS_SHOWN),
         reflections=reflection_rows(session, team_id, user_id, limit=HOME_REFLECTIONS_SHOWN),
         glances=glances(session, memberships, now, limit=HOME_GLANCES_SHOWN),
+        highlights=circle_highlights(session, memberships, now, limit=HOME_HIGHLIGHTS_SHOWN),
     )
     return build_home(data, notice=notice)
 
@@ -379,6 +396,36 @@ def _first_answers(session: Session, reflection_ids: list[int]) -> dict[int, str
     return {**rated, **first}
 
 
+def circle_highlights(
+    session: Session, memberships: list[tuple[Circle, Membership]], now: datetime, *, limit: int
+) -> list[Highlights]:
+    """For each circle the person takes part in (participant or facilitator), other people's
+    quotes its members may read (bot/visibility.py) from this week, or else last week: what
+    the channel post may have had to leave out."""
+    found: list[Highlights] = []
+    for circle, membership in memberships:
+        readable = readable_for_role(membership.role)
+        if Visibility.CIRCLE not in readable:  # leaders read their own digest instead
+            continue
+        this_monday = weeks.week_start(now, circle_zone(session, circle))
+        for monday in (this_monday, this_monday - timedelta(weeks=1)):
+            quotes, more = digest.quotes(
+                session,
+                [circle.id or 0],
+                week=monday,
+                now=now,
+                readable=readable,
+                limit=HIGHLIGHTS_PER_CIRCLE,
+                not_by=membership.user_id,  # their own are under "Your last reflections"
+            )
+            if quotes:
+                found.append(Highlights(circle.name, monday, quotes, more))
+                break
+        if len(found) >= limit:
+            break
+    return found
+
+
 def glances(
     session: Session, memberships: list[tuple[Circle, Membership]], now: datetime, *, limit: int
 ) -> Rows[Glance]:
@@ -471,6 +518,10 @@ def build_home(data: HomeData, *, notice: str | None = None) -> View:
         blocks += [{"type": "divider"}, _header("Your last reflections")]
         blocks += [_reflection_block(row) for row in data.reflections]
 
+    if data.highlights:
+        blocks += [{"type": "divider"}, _header("Shared with your circles")]
+        blocks += [_highlights_block(row) for row in data.highlights]
+
     if data.glances.total:
         blocks += [{"type": "divider"}, _header("Circles you facilitate: this week at a glance")]
         for glance in data.glances.shown:
@@ -549,6 +600,17 @@ def _reflection_block(row: ReflectionRow) -> Block:
         f"\n{excerpt}"
     )
     return _section(text, accessory=_button("Edit", ACTION_REFLECTION_EDIT, str(row.reflection_id)))
+
+
+def _highlights_block(row: Highlights) -> Block:
+    week = f"{row.week_start:%a} {row.week_start.day} {row.week_start:%b}"
+    lines = [f"*{mrkdwn.escape(row.circle_name)}*, the week of {week}"]
+    for quote in row.quotes:
+        author = quote.author if quote.author is not None else "name not shared"
+        lines.append(f"> {_excerpt(quote.text, EXCERPT_CHARS)}\n— {author}, {quote.kind}")
+    if row.more:
+        lines.append(f"_…and {row.more} more._")
+    return _section("\n".join(lines))
 
 
 def _glance_block(glance: Glance, tz: ZoneInfo) -> Block:

@@ -198,9 +198,11 @@ def demoday_reminder_message(
     title: str,
     starts_at: datetime,
     signups: list[tuple[str, str]],
+    topics: bool,
     now: datetime,
 ) -> Message:
-    """The channel reminder: when (in each reader's zone), how long until, who demos what."""
+    """The channel reminder: when (in each reader's zone), how long until, who demos what
+    (what: only when `topics`, i.e. every reader of the channel may read sign-up topics)."""
     countdown = time_until(starts_at, now)
     head = render(
         "messages/demoday_reminder.md.j2",
@@ -209,12 +211,16 @@ def demoday_reminder_message(
         when=slack_date(starts_at),
         countdown=countdown,
     )
-    shown = [(user_id, _one_line(demo)) for user_id, demo in signups[:MAX_SIGNUPS_SHOWN]]
+    shown = [
+        (user_id, _one_line(demo) if topics else None)
+        for user_id, demo in signups[:MAX_SIGNUPS_SHOWN]
+    ]
     listing = render(
         "messages/demoday_reminder_signups.md.j2",
         signups=shown,
         total=len(signups),
         hidden=len(signups) - len(shown),
+        withheld=bool(signups) and not topics,
     )
     blocks: list[Block] = [_section(head), *_sections(listing.splitlines())]
     if starts_at > now:

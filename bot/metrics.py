@@ -224,6 +224,7 @@ class WeekMetrics:
     checkin_reflections: int
     debrief_reflections: int
     private_reflections: int  # included in the two counts above
+    private_authors: frozenset[str]  # the people behind private_reflections (for thresholds)
     checkins: CheckinFigures
     action_items: ActionItemFigures
     confidence: Figure[float]  # mean of the week's 1-5 answers
@@ -233,6 +234,7 @@ class WeekMetrics:
     peer_sessions: int  # distinct pairs of people with a debrief about their session
     demo_days: DemoDayFigures
     late_answers: tuple[LateAnswers, ...]
+    late_authors: frozenset[str]  # the people behind late_answers (for thresholds)
     _facts: _Facts = field(repr=False, compare=False)
 
 
@@ -263,11 +265,19 @@ def metrics_for_circles(
     return found
 
 
-def combine(metrics: Sequence[WeekMetrics]) -> WeekMetrics:
+def combine(
+    metrics: Sequence[WeekMetrics],
+    *,
+    week_counts: Callable[[WeekMetrics, int], bool] | None = None,
+) -> WeekMetrics:
     """Totals over several circles' metrics of the same week (a leader's sponsored circles).
 
     Figures are pooled (not averaged per circle) and the K_ANONYMITY threshold applies to
-    the distinct people behind the pooled figure; a paused circle stays out of participation.
+    the distinct people behind the pooled figure: participation counts people, so someone
+    in two circles is one participant, who reflected if they did in either. A paused circle
+    stays out of participation. `week_counts(metrics, n)` says whether a circle's week n of
+    the trend (0 = the oldest) goes into the pooled trend (bot/disclosure.py leaves out the
+    weeks a circle's own figure is withheld); by default every week does.
     """
     if not metrics:
         raise ValueError("nothing to combine")
@@ -275,7 +285,10 @@ def combine(metrics: Sequence[WeekMetrics]) -> WeekMetrics:
     if len(weeks) > 1:
         raise ValueError(f"metrics of different weeks: {sorted(weeks)}")
     trend = tuple(
-        _merge_weeks([m._facts.trend[index] for m in metrics]) for index in range(TREND_WEEKS)
+        _merge_weeks(
+            [m._facts.trend[index] for m in metrics if week_counts is None or week_counts(m, index)]
+        )
+        for index in range(TREND_WEEKS)
     )
     facts = _Facts(
         trend=trend,
@@ -307,6 +320,7 @@ def combine(metrics: Sequence[WeekMetrics]) -> WeekMetrics:
             checkin_reflections=sum(m.checkin_reflections for m in metrics),
             debrief_reflections=sum(m.debrief_reflections for m in metrics),
             private_reflections=sum(m.private_reflections for m in metrics),
+            private_authors=frozenset().union(*(m.private_authors for m in metrics)),
             committed=sum(m.action_items.committed for m in metrics),
             completed=sum(m.action_items.completed for m in metrics),
             overdue=sum(m.action_items.overdue for m in metrics),
@@ -321,6 +335,7 @@ def combine(metrics: Sequence[WeekMetrics]) -> WeekMetrics:
             next_signups=nearest.next_signups if nearest else 0,
         ),
         late_answers=tuple(LateAnswers(monday, n) for monday, n in sorted(late.items())),
+        late_authors=frozenset().union(*(m.late_authors for m in metrics)),
     )
 
 
@@ -346,6 +361,7 @@ class _Counts:
     checkin_reflections: int
     debrief_reflections: int
     private_reflections: int
+    private_authors: frozenset[str]
     committed: int
     completed: int
     overdue: int
@@ -359,11 +375,10 @@ def _people(keys: Iterable[Key]) -> int:
 
 
 def _participation(week: _WeekFacts) -> Figure[float]:
+    """Of the people active in the week, the share who reflected (in any of the circles)."""
+    active, reflected = _people(week.active), _people(week.reflected)
     return _figure(
-        _people(week.active),
-        lambda: len(week.reflected) / len(week.active),
-        paused=week.paused,
-        nobody=Missing.NO_PARTICIPANTS,
+        active, lambda: reflected / active, paused=week.paused, nobody=Missing.NO_PARTICIPANTS
     )
 
 
@@ -404,6 +419,7 @@ def _metrics(
     counts: _Counts,
     demo_days: DemoDayFigures,
     late_answers: tuple[LateAnswers, ...],
+    late_authors: frozenset[str],
 ) -> WeekMetrics:
     this_week = facts.trend[-1]
     participation = [_participation(w) for w in facts.trend]
@@ -420,12 +436,13 @@ def _metrics(
         as_of=as_of,
         complete=as_of >= ends_at,
         paused=this_week.paused,
-        active_participants=len(this_week.active),
-        participants_reflected=len(this_week.reflected),
+        active_participants=_people(this_week.active),
+        participants_reflected=_people(this_week.reflected),
         participation=participation[-1],
         checkin_reflections=counts.checkin_reflections,
         debrief_reflections=counts.debrief_reflections,
         private_reflections=counts.private_reflections,
+        private_authors=counts.private_authors,
         checkins=CheckinFigures(
             sent=len(sent),
             answered=len(answered),
@@ -453,6 +470,7 @@ def _metrics(
         peer_sessions=counts.peer_sessions,
         demo_days=demo_days,
         late_answers=late_answers,
+        late_authors=late_authors,
         _facts=facts,
     )
 
@@ -460,7 +478,7 @@ def _metrics(
 def _merge_weeks(weeks: Sequence[_WeekFacts]) -> _WeekFacts:
     running = [w for w in weeks if not w.paused]
     return _WeekFacts(
-        paused=not running,
+        paused=bool(weeks) and not running,
         active=frozenset().union(*(w.active for w in running)),
         reflected=frozenset().union(*(w.reflected for w in running)),
         scale_answers=tuple(a for w in weeks for a in w.scale_answers),
@@ -907,6 +925,7 @@ def _compute(rows: _CircleRows, now: datetime) -> WeekMetrics:
     reflected: dict[date, set[str]] = defaultdict(set)
     scale: dict[date, dict[str, tuple[int, int]]] = defaultdict(dict)
     checkin_reflections = debrief_reflections = private_reflections = 0
+    private_authors: set[str] = set()
     peer_pairs: set[frozenset[str]] = set()
     week_before = span.weeks[-2].monday
     for reflection in rows.reflections:
@@ -919,6 +938,8 @@ def _compute(rows: _CircleRows, now: datetime) -> WeekMetrics:
             checkin_reflections += checkins
             debrief_reflections += debriefs
             private_reflections += private
+            if private:
+                private_authors.add(user_id)
             if peer and peer != user_id:
                 peer_pairs.add(frozenset((user_id, peer)))
         # Only non-private answers were summed: private ones count, no more.
@@ -969,12 +990,14 @@ def _compute(rows: _CircleRows, now: datetime) -> WeekMetrics:
                 implemented.append(((circle_id, user_id), max(round(float(seconds)), 0)))
 
     late: Counter[date] = Counter()
+    late_authors: set[str] = set()
     for _circle, user_id, monday in rows.late:
         own = counted_by_week.get(monday)
         if own is None:  # older than the trend: look its week up
             own = rows.counted(_week(monday, span.tz, now))
         if user_id in own:
             late[monday] += 1
+            late_authors.add(user_id)
 
     held = [d for d in rows.demo_days if week.contains(d.starts_at)]
     upcoming = sorted((d for d in rows.demo_days if d.starts_at >= now), key=lambda d: d.starts_at)
@@ -1001,6 +1024,7 @@ def _compute(rows: _CircleRows, now: datetime) -> WeekMetrics:
             checkin_reflections=checkin_reflections,
             debrief_reflections=debrief_reflections,
             private_reflections=private_reflections,
+            private_authors=frozenset(private_authors),
             committed=committed,
             completed=completed,
             overdue=overdue,
@@ -1015,4 +1039,5 @@ def _compute(rows: _CircleRows, now: datetime) -> WeekMetrics:
             next_signups=following.signups if following else 0,
         ),
         late_answers=tuple(LateAnswers(monday, n) for monday, n in sorted(late.items())),
+        late_authors=frozenset(late_authors),
     )

@@ -21,6 +21,7 @@ rule is written once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, and_, false, or_
@@ -60,6 +61,16 @@ def readable_for_role(role: str | None) -> frozenset[Visibility]:
 
 def readable_for_audience(audience: Audience) -> frozenset[Visibility]:
     return _READABLE_BY_AUDIENCE[audience]
+
+
+def readable_by_everyone(roles: Iterable[str | None]) -> frozenset[Visibility]:
+    """What every one of several readers may read of other people's reflections: the
+    readers of a channel post (bot/channel_readers.py). `None` is someone with no active role
+    in the circle, who may read nothing; no readers at all may read what the circle may."""
+    found = readable_for_audience(Audience.CIRCLE)
+    for role in roles:
+        found &= readable_for_role(role)
+    return found
 
 
 def may_read(reflection: Reflection, *, reader_id: str, role: str | None) -> bool:
@@ -122,9 +133,13 @@ def readable_by(team_id: str, reader_id: str) -> ColumnElement[bool]:
     )
 
 
-def visible_to_audience(audience: Audience) -> ColumnElement[bool]:
-    """A WHERE clause on `reflection`: what a digest for `audience` may quote."""
-    visibilities = readable_for_audience(audience)
+def visibility_in(visibilities: frozenset[Visibility]) -> ColumnElement[bool]:
+    """A WHERE clause on `reflection`: one of these visibilities (none: nothing)."""
     if not visibilities:
         return false()
     return col(Reflection.visibility).in_(sorted(visibilities))
+
+
+def visible_to_audience(audience: Audience) -> ColumnElement[bool]:
+    """A WHERE clause on `reflection`: what a digest for `audience` may quote."""
+    return visibility_in(readable_for_audience(audience))

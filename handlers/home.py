@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import delivery_commands, digest
 from bot.app import Services
+from bot.channel_readers import read_channel_readers
 from bot.circle_commands import SORRY, Deps, Invocation
 from bot.circles import Refusal
 from bot.home import (
@@ -235,12 +236,14 @@ def digest_preview_clicked(
         logger.warning("home_digest_preview from %s with a bad value %r", user_id, raw[:40])
         answer_click(services, client, body, None, "I couldn't find that circle.")
         return
+    now = services.clock()
     try:
         with services.db.read_session() as session:
             circle = facilitated_circle(
                 session, team_id=team_id, user_id=user_id, circle_id=circle_id
             )
-            modal = digest.preview_modal(digest.preview(session, circle, now=services.clock()))
+            readers = read_channel_readers(services.db, client, circle, now=now)
+            modal = digest.preview_modal(digest.preview(session, circle, now=now, readers=readers))
     except Refusal:
         logger.warning("home_digest_preview refused: %s clicked circle %s", user_id, circle_id)
         answer_click(services, client, body, None, NOT_FACILITATOR_PREVIEW)

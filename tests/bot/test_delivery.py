@@ -208,6 +208,8 @@ def test_demo_day_reminders_post_in_the_channel_with_signups(bot: BotHarness) ->
                 updated_at=LONG_AGO,
             )
         )
+        add_participant(s, circle, ANA, "Europe/London")
+    bot.fake.add_channel(CHANNEL, "product-leads", [ANA, "UFAC"])  # only the circle reads it
     deliverer = bot.services.deliverer
     deliverer.tick(starts - timedelta(days=1))
     deliverer.tick(starts - timedelta(minutes=59))

@@ -290,6 +290,7 @@ def reminder(**overrides: Any) -> dict[str, Any]:
         "title": "Q4 demo day",
         "starts_at": STARTS,
         "signups": [],
+        "topics": True,
         "now": STARTS - timedelta(days=7),
     }
     args.update(overrides)

@@ -66,6 +66,7 @@ def post_reminder(bot: BotHarness, clock: FakeClock, demo_day_id: int) -> dict[s
             title=demo_day.title,
             starts_at=demo_day.starts_at,
             signups=[],
+            topics=True,
             now=clock.now,
         )
     response = bot.services.client.chat_postMessage(channel=CHANNEL, **message)

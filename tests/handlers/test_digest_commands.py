@@ -19,6 +19,7 @@ from tests.bot.test_digest import (
     FOR_LEADERS,
     PRIVATE,
     PRIVATE_ITEM,
+    only_the_circle_in_the_channel,
     posts_to,
     the_week,
     utc,
@@ -33,9 +34,12 @@ def test_preview_shows_each_audience_to_the_facilitator_and_sends_nothing(
 ) -> None:
     bot = sqlite_bot
     the_week(bot)
+    only_the_circle_in_the_channel(bot)
     clock.now = WEDNESDAY
     reply = bot.slash("digest preview")
-    text = reply.ack_text
+    assert reply.ack_text == "Building the digest preview of *Product Leads* for this week so far…"
+    [answer] = reply.follow_ups
+    text = answer["text"]
     assert text.startswith(
         "*Digest preview for Product Leads*: what the next scheduled digest would say if it "
         "went out now. Nothing was sent."
@@ -55,6 +59,10 @@ def test_preview_shows_each_audience_to_the_facilitator_and_sends_nothing(
     assert "• Write the brief · name not shared · due Tue 17 Nov" in circle
     assert "SENTENCE" not in facilitators and "Write the brief" not in facilitators
     assert "• *Participation:* 67% (4 of 6 participants reflected)" in circle
+    # A week in progress shows counts but no averages (two previews must not give a score).
+    assert "• *Confidence:* shown when the week is over" in circle
+    assert "median time to answer shown when the week is over" in circle
+    assert "*Channel:* only the circle reads <#CPRODLEADS>" in facilitators
     for secret in (PRIVATE, PRIVATE_ITEM, "PRIVATE-"):
         assert secret not in text
     assert "<!channel>" not in text and CIRCLE_ONLY not in text  # escaped, not raw

@@ -194,7 +194,8 @@ def test_participant_sees_circles_next_checkin_items_and_reflections_and_complet
     newer = add_reflection(
         bot, circle_id, [4, "Paired on the roadmap"], kind="debrief", edited=True
     )
-    add_reflection(bot, circle_id, ["Ben wrote this"], user=BEN)  # not Ana's: not on her Home
+    add_reflection(bot, circle_id, ["Ben wrote this"], user=BEN)  # shared with the circle
+    add_reflection(bot, circle_id, ["Ben's private words"], user=BEN, visibility="private")
 
     home = open_home(bot, ANA)
     # Her circle, her role and her next check-in: Monday 09:00 in New York (14:00 UTC).
@@ -219,7 +220,14 @@ def test_participant_sees_circles_next_checkin_items_and_reflections_and_complet
     assert debrief.startswith("*Debrief* · week of 9 Nov 2026 · *Product Leads*")
     assert "_edited_" in debrief
     assert "_edited_" not in section_with(home, "Tried a new retro")["text"]["text"]
-    assert "Ben wrote this" not in texts(home)
+    # Ben's reflection is not one of hers (no Edit), but it was shared with her circle, so
+    # she reads it among what the circle shared; his private one appears nowhere.
+    shared = section_with(home, "Ben wrote this")["text"]["text"]
+    assert (
+        shared
+        == "*Product Leads*, the week of Mon 9 Nov\n> Ben wrote this\n— name not shared, check-in"
+    )
+    assert "private words" not in texts(home)
     assert buttons(home, "home_checkin_now") == []  # not a facilitator
 
     calls = click(bot, ANA, "action_item_done", str(overdue), home)

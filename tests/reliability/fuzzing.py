@@ -985,6 +985,7 @@ def signup_world(bot: BotHarness, clock: FakeClock) -> SignupWorld:
             title="Demo <day>",
             starts_at=clock.now + timedelta(days=7),
             signups=[],
+            topics=True,
             now=clock.now,
         )
     response = bot.services.client.chat_postMessage(channel=SIGNUP_CHANNEL, **message)

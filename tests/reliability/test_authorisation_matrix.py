@@ -515,6 +515,7 @@ def _reminder(bot: BotHarness, cast: Cast) -> dict[str, Any]:
             title="Demo <day>",
             starts_at=bot.services.clock() + timedelta(days=7),
             signups=[],
+            topics=True,
             now=bot.services.clock(),
         )
         channel = cast.channels["A"]

@@ -94,7 +94,7 @@ class World:
 def world(shared_bot: BotHarness, shared_clock: FakeClock) -> Iterator[World]:
     bot, clock = shared_bot, shared_clock
     bot.fake.add_user(MALLORY)
-    bot.fake.add_channel(CHANNEL, "hostile", [FAC, ANA, BEN, DANA, MALLORY.id])
+    bot.fake.add_channel(CHANNEL, "hostile", [FAC, ANA, BEN, MALLORY.id])  # only the circle
 
     def slash(text: str, user: str = FAC) -> str:
         reply = bot.slash(text, user=user, channel=CHANNEL)
@@ -160,6 +160,7 @@ def world(shared_bot: BotHarness, shared_clock: FakeClock) -> Iterator[World]:
         title=DEMO_TITLE,
         starts_at=clock.now + timedelta(days=3),
         signups=[],
+        topics=True,
         now=clock.now,
     )
     response = bot.services.client.chat_postMessage(channel=CHANNEL, **reminder)
