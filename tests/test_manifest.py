@@ -36,6 +36,8 @@ METHOD_SCOPES: dict[str, str | tuple[str, ...] | None] = {
     "views_update": None,
     "views_publish": None,
     "conversations_open": ("im:write", "mpim:write"),
+    # Who reads a circle's channel, before a post quotes anyone: public and private channels.
+    "conversations_members": ("channels:read", "groups:read"),
     "files_upload_v2": "files:write",
     "files_getUploadURLExternal": "files:write",
     "files_completeUploadExternal": "files:write",
