@@ -174,24 +174,24 @@ def test_a_member_signs_up_through_the_modal(bot: BotHarness, clock: FakeClock) 
     assert "<!date^" in dm and "<!channel>" not in dm
 
 
-def test_what_you_tried_is_optional(sqlite_bot: BotHarness, clock: FakeClock) -> None:
-    _id, reminder = setup(sqlite_bot, clock)
-    view = click(sqlite_bot, reminder, ANA)
+def test_what_you_tried_is_optional(bot: BotHarness, clock: FakeClock) -> None:
+    _id, reminder = setup(bot, clock)
+    view = click(bot, reminder, ANA)
     assert view is not None
-    assert submit(sqlite_bot, view, ANA, "Pricing test", None) == (200, None)
-    [signup] = signups(sqlite_bot)
+    assert submit(bot, view, ANA, "Pricing test", None) == (200, None)
+    [signup] = signups(bot)
     assert signup.what_tried == ""
 
 
 @pytest.mark.parametrize("who", [BEN, FAC], ids=["leader", "facilitator"])
 def test_leaders_and_facilitators_may_sign_up_too(
-    sqlite_bot: BotHarness, clock: FakeClock, who: str
+    bot: BotHarness, clock: FakeClock, who: str
 ) -> None:
-    _id, reminder = setup(sqlite_bot, clock)
-    view = click(sqlite_bot, reminder, who)
+    _id, reminder = setup(bot, clock)
+    view = click(bot, reminder, who)
     assert view is not None
-    assert submit(sqlite_bot, view, who, "My demo") == (200, None)
-    assert [s.user_id for s in signups(sqlite_bot)] == [who]
+    assert submit(bot, view, who, "My demo") == (200, None)
+    assert [s.user_id for s in signups(bot)] == [who]
 
 
 def test_signing_up_again_prefills_the_modal_and_updates_the_same_row(
@@ -283,11 +283,11 @@ def test_someone_outside_the_circle_is_refused_without_a_modal(
     assert signups(bot) == []
 
 
-def test_a_removed_member_is_refused(sqlite_bot: BotHarness, clock: FakeClock) -> None:
-    _id, reminder = setup(sqlite_bot, clock)
-    sqlite_bot.slash(f"remove <@{ANA}|ana>")
-    assert click(sqlite_bot, reminder, ANA) is None
-    assert "Only members of" in ephemeral_texts(sqlite_bot, ANA)[0]
+def test_a_removed_member_is_refused(bot: BotHarness, clock: FakeClock) -> None:
+    _id, reminder = setup(bot, clock)
+    bot.slash(f"remove <@{ANA}|ana>")
+    assert click(bot, reminder, ANA) is None
+    assert "Only members of" in ephemeral_texts(bot, ANA)[0]
 
 
 def test_a_cancelled_demo_day_is_refused(bot: BotHarness, clock: FakeClock) -> None:
@@ -299,44 +299,42 @@ def test_a_cancelled_demo_day_is_refused(bot: BotHarness, clock: FakeClock) -> N
     ]
 
 
-def test_a_demo_day_that_has_started_is_refused(sqlite_bot: BotHarness, clock: FakeClock) -> None:
-    _id, reminder = setup(sqlite_bot, clock)
+def test_a_demo_day_that_has_started_is_refused(bot: BotHarness, clock: FakeClock) -> None:
+    _id, reminder = setup(bot, clock)
     clock.advance(days=7)
-    assert click(sqlite_bot, reminder, ANA) is None
-    assert ephemeral_texts(sqlite_bot, ANA) == [
+    assert click(bot, reminder, ANA) is None
+    assert ephemeral_texts(bot, ANA) == [
         "*Q4 &lt;demo&gt; day* has already started, so sign-ups are closed."
     ]
 
 
 @pytest.mark.parametrize("value", ["424242", "abc", "", "0", "99999999999999999999"])
 def test_an_unknown_demo_day_on_the_button_is_refused(
-    sqlite_bot: BotHarness, clock: FakeClock, value: str
+    bot: BotHarness, clock: FakeClock, value: str
 ) -> None:
-    _id, reminder = setup(sqlite_bot, clock)
-    assert click(sqlite_bot, reminder, ANA, value=value) is None
-    assert ephemeral_texts(sqlite_bot, ANA) == [
+    _id, reminder = setup(bot, clock)
+    assert click(bot, reminder, ANA, value=value) is None
+    assert ephemeral_texts(bot, ANA) == [
         "I couldn't find this demo day, so there is nothing to sign up to."
     ]
 
 
 def test_the_button_with_the_database_down_says_try_again(
-    sqlite_bot: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    bot: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _id, reminder = setup(sqlite_bot, clock)
+    _id, reminder = setup(bot, clock)
     monkeypatch.setattr(handlers.demoday, "signup_target", database_down)
-    assert click(sqlite_bot, reminder, ANA) is None
-    assert ephemeral_texts(sqlite_bot, ANA) == [
+    assert click(bot, reminder, ANA) is None
+    assert ephemeral_texts(bot, ANA) == [
         "I couldn't open the sign-up form just now. Please press the button again."
     ]
 
 
-def test_an_expired_trigger_is_reported_not_crashed(
-    sqlite_bot: BotHarness, clock: FakeClock
-) -> None:
-    _id, reminder = setup(sqlite_bot, clock)
-    sqlite_bot.fake.inject_error("views.open", "expired_trigger_id")
-    assert click(sqlite_bot, reminder, ANA) is None
-    assert ephemeral_texts(sqlite_bot, ANA) == [
+def test_an_expired_trigger_is_reported_not_crashed(bot: BotHarness, clock: FakeClock) -> None:
+    _id, reminder = setup(bot, clock)
+    bot.fake.inject_error("views.open", "expired_trigger_id")
+    assert click(bot, reminder, ANA) is None
+    assert ephemeral_texts(bot, ANA) == [
         "I couldn't open the sign-up form just now. Please press the button again."
     ]
 
@@ -368,33 +366,29 @@ def test_cancelled_after_the_modal_opened_writes_nothing(bot: BotHarness, clock:
     assert signups(bot) == [] and dms(bot, ANA) == []
 
 
-def test_started_while_the_modal_was_open_writes_nothing(
-    sqlite_bot: BotHarness, clock: FakeClock
-) -> None:
-    _id, view = opened_modal(sqlite_bot, clock)
+def test_started_while_the_modal_was_open_writes_nothing(bot: BotHarness, clock: FakeClock) -> None:
+    _id, view = opened_modal(bot, clock)
     clock.advance(days=8)
-    _status, answer = submit(sqlite_bot, view, ANA, "Pricing test")
+    _status, answer = submit(bot, view, ANA, "Pricing test")
     assert "already started" in errors(answer)[TITLE_BLOCK]
-    assert signups(sqlite_bot) == []
+    assert signups(bot) == []
 
 
-def test_removed_while_the_modal_was_open_writes_nothing(
-    sqlite_bot: BotHarness, clock: FakeClock
-) -> None:
-    _id, view = opened_modal(sqlite_bot, clock)
-    sqlite_bot.slash(f"remove <@{ANA}|ana>")
-    _status, answer = submit(sqlite_bot, view, ANA, "Pricing test")
+def test_removed_while_the_modal_was_open_writes_nothing(bot: BotHarness, clock: FakeClock) -> None:
+    _id, view = opened_modal(bot, clock)
+    bot.slash(f"remove <@{ANA}|ana>")
+    _status, answer = submit(bot, view, ANA, "Pricing test")
     assert errors(answer) == {TITLE_BLOCK: "Only members of this circle can sign up to demo."}
-    assert signups(sqlite_bot) == []
+    assert signups(bot) == []
 
 
 def test_someone_else_submitting_the_modal_is_checked_as_themselves(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
-    _id, view = opened_modal(sqlite_bot, clock)
-    _status, answer = submit(sqlite_bot, view, EVE, "Not my circle")
+    _id, view = opened_modal(bot, clock)
+    _status, answer = submit(bot, view, EVE, "Not my circle")
     assert "Only members" in errors(answer)[TITLE_BLOCK]
-    assert signups(sqlite_bot) == []
+    assert signups(bot) == []
 
 
 @pytest.mark.parametrize(
@@ -412,14 +406,14 @@ def test_someone_else_submitting_the_modal_is_checked_as_themselves(
     ],
 )
 def test_tampered_private_metadata_is_refused_and_logged(
-    sqlite_bot: BotHarness, clock: FakeClock, metadata: str, caplog: pytest.LogCaptureFixture
+    bot: BotHarness, clock: FakeClock, metadata: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _id, view = opened_modal(sqlite_bot, clock)
+    _id, view = opened_modal(bot, clock)
     with caplog.at_level(logging.WARNING, logger="handlers.demoday"):
-        status, answer = submit(sqlite_bot, tampered(view, metadata), ANA, "Pricing test")
+        status, answer = submit(bot, tampered(view, metadata), ANA, "Pricing test")
     assert status == 200
     assert errors(answer) == {TITLE_BLOCK: "I couldn't find this demo day, so nothing was saved."}
-    assert signups(sqlite_bot) == []
+    assert signups(bot) == []
     assert any(r.name == "handlers.demoday" for r in caplog.records)
 
 
@@ -458,10 +452,10 @@ def test_a_demo_day_of_another_workspace_is_never_written(
 
 
 def test_a_demo_day_of_a_circle_you_are_not_in_is_refused(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
-    _id, view = opened_modal(sqlite_bot, clock)
-    with sqlite_bot.db.session() as session:
+    _id, view = opened_modal(bot, clock)
+    with bot.db.session() as session:
         other = Circle(
             team_id=TEAM, channel_id="COTHER", name="Other", created_by=FAC, created_at=clock.now
         )
@@ -469,12 +463,12 @@ def test_a_demo_day_of_a_circle_you_are_not_in_is_refused(
         session.flush()
         assert other.id is not None
         other_id = other.id
-    foreign = add_demo_day(sqlite_bot, clock, other_id)
+    foreign = add_demo_day(bot, clock, other_id)
     _status, answer = submit(
-        sqlite_bot, tampered(view, json.dumps({"demo_day_id": foreign})), ANA, "Pricing test"
+        bot, tampered(view, json.dumps({"demo_day_id": foreign})), ANA, "Pricing test"
     )
     assert "Only members" in errors(answer)[TITLE_BLOCK]
-    assert signups(sqlite_bot) == []
+    assert signups(bot) == []
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -482,29 +476,29 @@ def test_a_demo_day_of_a_circle_you_are_not_in_is_refused(
 
 @pytest.mark.parametrize("title", ["", "   ", None, "\n\t"])
 def test_an_empty_title_is_an_error_under_the_title(
-    sqlite_bot: BotHarness, clock: FakeClock, title: str | None
+    bot: BotHarness, clock: FakeClock, title: str | None
 ) -> None:
-    _id, view = opened_modal(sqlite_bot, clock)
-    status, answer = submit(sqlite_bot, view, ANA, title, "Something")
+    _id, view = opened_modal(bot, clock)
+    status, answer = submit(bot, view, ANA, title, "Something")
     assert status == 200
     assert errors(answer) == {TITLE_BLOCK: "Give your demo a title."}
-    assert sqlite_bot.fake.view_stack(view["id"]) == [view["id"]]  # still open
-    assert signups(sqlite_bot) == []
+    assert bot.fake.view_stack(view["id"]) == [view["id"]]  # still open
+    assert signups(bot) == []
 
 
 def test_over_long_answers_are_refused_even_if_the_client_allowed_them(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
-    _id, view = opened_modal(sqlite_bot, clock)
-    _status, answer = submit(sqlite_bot, view, ANA, "t" * 151, "w" * 301)
+    _id, view = opened_modal(bot, clock)
+    _status, answer = submit(bot, view, ANA, "t" * 151, "w" * 301)
     assert errors(answer) == {
         TITLE_BLOCK: "Keep this to 150 characters or fewer.",
         TRIED_BLOCK: "Keep this to 300 characters or fewer.",
     }
-    assert signups(sqlite_bot) == []
-    _status, answer = submit(sqlite_bot, view, ANA, "t" * 150, "w" * 300)
+    assert signups(bot) == []
+    _status, answer = submit(bot, view, ANA, "t" * 150, "w" * 300)
     assert answer is None
-    [signup] = signups(sqlite_bot)
+    [signup] = signups(bot)
     assert (len(signup.title), len(signup.what_tried)) == (150, 300)
 
 
@@ -539,17 +533,17 @@ def test_a_failing_write_asks_to_try_again_and_writes_nothing(
 
 
 def test_an_unreachable_database_at_submission_asks_to_try_again(
-    sqlite_bot: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    bot: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _id, view = opened_modal(sqlite_bot, clock)
+    _id, view = opened_modal(bot, clock)
 
     @contextmanager
     def no_session() -> Iterator[Any]:
         database_down()
         yield None
 
-    monkeypatch.setattr(sqlite_bot.db, "session", no_session)
-    _status, answer = submit(sqlite_bot, view, ANA, "Pricing test")
+    monkeypatch.setattr(bot.db, "session", no_session)
+    _status, answer = submit(bot, view, ANA, "Pricing test")
     monkeypatch.undo()
     assert "try again" in errors(answer)[TITLE_BLOCK]
-    assert signups(sqlite_bot) == [] and dms(sqlite_bot, ANA) == []
+    assert signups(bot) == [] and dms(bot, ANA) == []

@@ -294,11 +294,11 @@ def test_write_a_checkin_saves_it_and_the_dm_says_so(bot: BotHarness, clock: Fak
 
 
 def test_a_debrief_asks_the_debrief_questions_and_keeps_the_peer(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
-    circle_id = circle_with_ana(sqlite_bot)
-    _delivery, dm = send_checkin(sqlite_bot, clock, circle_id, kind="debrief")
-    view = click(sqlite_bot, dm)
+    circle_id = circle_with_ana(bot)
+    _delivery, dm = send_checkin(bot, clock, circle_id, kind="debrief")
+    view = click(bot, dm)
     assert view is not None
     assert view["title"]["text"] == "Your debrief"
     inputs = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
@@ -311,39 +311,39 @@ def test_a_debrief_asks_the_debrief_questions_and_keeps_the_peer(
         "commitment": {"commitment": {"type": "plain_text_input", "value": "Draft the JD"}},
         "meta.visibility": {"visibility": {"selected_option": {"value": "private"}}},
     }
-    assert submit(sqlite_bot, view, values) is None
-    [reflection] = reflections(sqlite_bot)
+    assert submit(bot, view, values) is None
+    [reflection] = reflections(bot)
     assert (reflection.kind, reflection.peer_user_id, reflection.visibility) == (
         "debrief",
         BEN,
         "private",
     )
-    assert answers(sqlite_bot)["peer"] == (BEN, None)
-    assert [i.text for i in items(sqlite_bot)] == ["Draft the JD"]
-    assert stored(sqlite_bot, dm)["text"].startswith("Reflection saved")
+    assert answers(bot)["peer"] == (BEN, None)
+    assert [i.text for i in items(bot)] == ["Draft the JD"]
+    assert stored(bot, dm)["text"].startswith("Reflection saved")
 
 
 def test_writing_from_the_nudge_answers_the_checkin_and_updates_both_dms(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
-    circle_id, checkin, checkin_dm = setup(sqlite_bot, clock)
+    circle_id, checkin, checkin_dm = setup(bot, clock)
     assert checkin.id is not None
     clock.advance(hours=24)
     nudge = add_delivery(
-        sqlite_bot, clock, circle_id, key=f"nudge:{checkin.id}", kind="nudge", parent_id=checkin.id
+        bot, clock, circle_id, key=f"nudge:{checkin.id}", kind="nudge", parent_id=checkin.id
     )
     nudge_dm = post_dm(
-        sqlite_bot,
+        bot,
         nudge,
         nudge_message(kind="checkin", circle_name="Product Leads", delivery_id=checkin.id),
     )
-    view = click(sqlite_bot, nudge_dm)
+    view = click(bot, nudge_dm)
     assert view is not None
     assert json.loads(view["private_metadata"])["delivery_id"] == checkin.id
-    assert submit(sqlite_bot, view, state()) is None
-    assert delivery_row(sqlite_bot, checkin.id).answered_at == clock.now
-    assert stored(sqlite_bot, checkin_dm)["text"].startswith("Reflection saved")
-    assert stored(sqlite_bot, nudge_dm)["text"].startswith("Reflection saved")
+    assert submit(bot, view, state()) is None
+    assert delivery_row(bot, checkin.id).answered_at == clock.now
+    assert stored(bot, checkin_dm)["text"].startswith("Reflection saved")
+    assert stored(bot, nudge_dm)["text"].startswith("Reflection saved")
 
 
 def test_skip_then_write_is_allowed_and_clears_the_skip(bot: BotHarness, clock: FakeClock) -> None:
@@ -548,30 +548,28 @@ def test_edit_keeps_when_it_was_written_and_changes_the_same_rows(
 
 
 def test_opening_a_checkin_already_written_opens_it_as_an_edit(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
-    _circle_id, _delivery, dm = setup(sqlite_bot, clock)
-    first = click(sqlite_bot, dm)
+    _circle_id, _delivery, dm = setup(bot, clock)
+    first = click(bot, dm)
     assert first is not None
-    submit(sqlite_bot, first, state(named=True))
-    [reflection] = reflections(sqlite_bot)
-    again = click(sqlite_bot, dm)  # an old copy of the DM still has the Write button
+    submit(bot, first, state(named=True))
+    [reflection] = reflections(bot)
+    again = click(bot, dm)  # an old copy of the DM still has the Write button
     assert again is not None
     assert json.loads(again["private_metadata"])["reflection_id"] == reflection.id
     named = next(b for b in again["blocks"] if b.get("block_id") == "meta.named")
     assert named["element"]["initial_options"][0]["value"] == "named"
 
 
-def test_someone_else_cannot_edit_a_reflection(sqlite_bot: BotHarness, clock: FakeClock) -> None:
-    _circle_id, _delivery, dm = setup(sqlite_bot, clock)
-    view = click(sqlite_bot, dm)
+def test_someone_else_cannot_edit_a_reflection(bot: BotHarness, clock: FakeClock) -> None:
+    _circle_id, _delivery, dm = setup(bot, clock)
+    view = click(bot, dm)
     assert view is not None
-    submit(sqlite_bot, view, state())
-    saved = stored(sqlite_bot, dm)
-    assert click(sqlite_bot, saved, user=BEN, action_id="reflection_edit") is None
-    assert ephemeral_texts(sqlite_bot, BEN) == [
-        "Only the person who wrote a reflection can edit it."
-    ]
+    submit(bot, view, state())
+    saved = stored(bot, dm)
+    assert click(bot, saved, user=BEN, action_id="reflection_edit") is None
+    assert ephemeral_texts(bot, BEN) == ["Only the person who wrote a reflection can edit it."]
 
 
 # --- action items come back -----------------------------------------------------------------
@@ -625,13 +623,13 @@ def test_open_action_items_come_back_and_each_answer_is_recorded(
     assert len(reflections(bot)) == 4
 
 
-def test_debriefs_do_not_ask_about_action_items(sqlite_bot: BotHarness, clock: FakeClock) -> None:
-    circle_id, _delivery, dm = setup(sqlite_bot, clock)
-    view = click(sqlite_bot, dm)
+def test_debriefs_do_not_ask_about_action_items(bot: BotHarness, clock: FakeClock) -> None:
+    circle_id, _delivery, dm = setup(bot, clock)
+    view = click(bot, dm)
     assert view is not None
-    submit(sqlite_bot, view, state(next_step="Call Ben"))
-    _d, debrief_dm = send_checkin(sqlite_bot, clock, circle_id, kind="debrief")
-    debrief = click(sqlite_bot, debrief_dm)
+    submit(bot, view, state(next_step="Call Ben"))
+    _d, debrief_dm = send_checkin(bot, clock, circle_id, kind="debrief")
+    debrief = click(bot, debrief_dm)
     assert debrief is not None
     assert not [b for b in debrief["blocks"] if b.get("block_id", "").startswith("follow_up.")]
 
@@ -639,14 +637,12 @@ def test_debriefs_do_not_ask_about_action_items(sqlite_bot: BotHarness, clock: F
 # --- validation -----------------------------------------------------------------------------
 
 
-def test_every_bad_answer_is_shown_under_its_own_field(
-    sqlite_bot: BotHarness, clock: FakeClock
-) -> None:
-    _circle_id, delivery, dm = setup(sqlite_bot, clock)
-    view = click(sqlite_bot, dm)
+def test_every_bad_answer_is_shown_under_its_own_field(bot: BotHarness, clock: FakeClock) -> None:
+    _circle_id, delivery, dm = setup(bot, clock)
+    view = click(bot, dm)
     assert view is not None
     answer = submit(
-        sqlite_bot,
+        bot,
         view,
         state(
             "   ",
@@ -667,27 +663,25 @@ def test_every_bad_answer_is_shown_under_its_own_field(
     }
     block_ids = {b.get("block_id") for b in view["blocks"] if b["type"] == "input"}
     assert set(found) <= block_ids
-    assert sqlite_bot.fake.view_stack(view["id"]) == [view["id"]]  # still open, text kept
-    assert nothing_written(sqlite_bot)
-    assert delivery_row(sqlite_bot, delivery.id).answered_at is None
-    assert errors(submit(sqlite_bot, view, state(due="2026-11-20"))) == {
+    assert bot.fake.view_stack(view["id"]) == [view["id"]]  # still open, text kept
+    assert nothing_written(bot)
+    assert delivery_row(bot, delivery.id).answered_at is None
+    assert errors(submit(bot, view, state(due="2026-11-20"))) == {
         "next_step": "Write what you'll do by this date, or clear the date."
     }
-    assert submit(sqlite_bot, view, state()) is None  # fixed: saved from the same modal
-    assert len(reflections(sqlite_bot)) == 1
+    assert submit(bot, view, state()) is None  # fixed: saved from the same modal
+    assert len(reflections(bot)) == 1
 
 
-def test_the_due_date_is_checked_in_the_authors_own_zone(
-    sqlite_bot: BotHarness, clock: FakeClock
-) -> None:
+def test_the_due_date_is_checked_in_the_authors_own_zone(bot: BotHarness, clock: FakeClock) -> None:
     clock.now = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)  # still Sunday 15th in New York
-    _circle_id, _delivery, dm = setup(sqlite_bot, clock)
-    view = click(sqlite_bot, dm)
+    _circle_id, _delivery, dm = setup(bot, clock)
+    view = click(bot, dm)
     assert view is not None
-    too_early = submit(sqlite_bot, view, state(next_step="Call Ben", due="2026-11-14"))
+    too_early = submit(bot, view, state(next_step="Call Ben", due="2026-11-14"))
     assert "next_step.due" in errors(too_early)
-    assert submit(sqlite_bot, view, state(next_step="Call Ben", due="2026-11-15")) is None
-    assert items(sqlite_bot)[0].due_date == date(2026, 11, 15)
+    assert submit(bot, view, state(next_step="Call Ben", due="2026-11-15")) is None
+    assert items(bot)[0].due_date == date(2026, 11, 15)
 
 
 # --- refusals -------------------------------------------------------------------------------
@@ -705,57 +699,55 @@ def test_the_due_date_is_checked_in_the_authors_own_zone(
     ids=["other-member", "outsider", "unknown", "garbage", "out-of-range"],
 )
 def test_the_write_button_refuses_without_a_modal(
-    sqlite_bot: BotHarness,
+    bot: BotHarness,
     clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
     who: str,
     value: str | None,
     expected: str,
 ) -> None:
-    _circle_id, _delivery, dm = setup(sqlite_bot, clock)
+    _circle_id, _delivery, dm = setup(bot, clock)
     with caplog.at_level(logging.WARNING, logger="handlers.reflection"):
-        assert click(sqlite_bot, dm, user=who, value=value) is None
-    assert ephemeral_texts(sqlite_bot, who) == [expected]
+        assert click(bot, dm, user=who, value=value) is None
+    assert ephemeral_texts(bot, who) == [expected]
     assert any(r.name == "handlers.reflection" for r in caplog.records)
 
 
 def test_an_archived_circle_or_a_removed_member_gets_no_modal(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
-    _circle_id, _delivery, dm = setup(sqlite_bot, clock)
-    sqlite_bot.slash(f"remove <@{ANA}|ana>")
-    assert click(sqlite_bot, dm) is None
-    assert ephemeral_texts(sqlite_bot, ANA) == [
+    _circle_id, _delivery, dm = setup(bot, clock)
+    bot.slash(f"remove <@{ANA}|ana>")
+    assert click(bot, dm) is None
+    assert ephemeral_texts(bot, ANA) == [
         "You're no longer a member of *Product &lt;Leads&gt;*, so this is closed."
     ]
-    sqlite_bot.slash(f"add <@{ANA}|ana>")
-    sqlite_bot.slash("archive")
-    assert click(sqlite_bot, dm) is None
-    assert ephemeral_texts(sqlite_bot, ANA)[-1] == (
+    bot.slash(f"add <@{ANA}|ana>")
+    bot.slash("archive")
+    assert click(bot, dm) is None
+    assert ephemeral_texts(bot, ANA)[-1] == (
         "*Product &lt;Leads&gt;* is archived, so its check-ins are closed."
     )
 
 
 def test_archived_while_the_modal_was_open_writes_nothing(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
-    _circle_id, _delivery, dm = setup(sqlite_bot, clock)
-    view = click(sqlite_bot, dm)
+    _circle_id, _delivery, dm = setup(bot, clock)
+    view = click(bot, dm)
     assert view is not None
-    sqlite_bot.slash("archive")
-    assert errors(submit(sqlite_bot, view, state())) == {
+    bot.slash("archive")
+    assert errors(submit(bot, view, state())) == {
         "tried": "This circle is archived, so its check-ins are closed and nothing was saved."
     }
-    assert nothing_written(sqlite_bot)
+    assert nothing_written(bot)
 
 
-def test_an_expired_trigger_is_reported_not_crashed(
-    sqlite_bot: BotHarness, clock: FakeClock
-) -> None:
-    _circle_id, _delivery, dm = setup(sqlite_bot, clock)
-    sqlite_bot.fake.inject_error("views.open", "expired_trigger_id")
-    assert click(sqlite_bot, dm) is None
-    assert ephemeral_texts(sqlite_bot, ANA) == [
+def test_an_expired_trigger_is_reported_not_crashed(bot: BotHarness, clock: FakeClock) -> None:
+    _circle_id, _delivery, dm = setup(bot, clock)
+    bot.fake.inject_error("views.open", "expired_trigger_id")
+    assert click(bot, dm) is None
+    assert ephemeral_texts(bot, ANA) == [
         "I couldn't open the form just now. Please press the button again."
     ]
 
@@ -830,38 +822,36 @@ def test_someone_elses_delivery_or_reflection_in_the_metadata_is_refused(
     ],
 )
 def test_tampered_metadata_is_refused_logged_and_writes_nothing(
-    sqlite_bot: BotHarness, clock: FakeClock, caplog: pytest.LogCaptureFixture, metadata: str
+    bot: BotHarness, clock: FakeClock, caplog: pytest.LogCaptureFixture, metadata: str
 ) -> None:
-    circle_id, delivery, dm = setup(sqlite_bot, clock)
+    circle_id, delivery, dm = setup(bot, clock)
     assert circle_id == 1 and delivery.id == 1  # the ids the metadata above plays with
-    view = click(sqlite_bot, dm)
+    view = click(bot, dm)
     assert view is not None
     with caplog.at_level(logging.WARNING, logger="handlers.reflection"):
-        answer = submit(sqlite_bot, tampered(view, metadata), state())
+        answer = submit(bot, tampered(view, metadata), state())
     assert errors(answer) == {"tried": TAMPERED}
-    assert nothing_written(sqlite_bot)
+    assert nothing_written(bot)
     assert any(r.levelno == logging.WARNING for r in caplog.records)
 
 
-def test_a_forged_view_id_too_long_to_store_is_refused(
-    sqlite_bot: BotHarness, clock: FakeClock
-) -> None:
-    _circle_id, _delivery, dm = setup(sqlite_bot, clock)
-    view = click(sqlite_bot, dm)
+def test_a_forged_view_id_too_long_to_store_is_refused(bot: BotHarness, clock: FakeClock) -> None:
+    _circle_id, _delivery, dm = setup(bot, clock)
+    view = click(bot, dm)
     assert view is not None
     forged = {**tampered(view, view["private_metadata"]), "id": "V" * 65}
-    assert errors(submit(sqlite_bot, forged, state())) == {"tried": TAMPERED}
-    assert nothing_written(sqlite_bot)
+    assert errors(submit(bot, forged, state())) == {"tried": TAMPERED}
+    assert nothing_written(bot)
 
 
 def test_another_person_submitting_the_modal_is_checked_as_themselves(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
-    _circle_id, _delivery, dm = setup(sqlite_bot, clock)
-    view = click(sqlite_bot, dm)
+    _circle_id, _delivery, dm = setup(bot, clock)
+    view = click(bot, dm)
     assert view is not None
-    assert errors(submit(sqlite_bot, view, state(), user=BEN)) == {"tried": TAMPERED}
-    assert nothing_written(sqlite_bot)
+    assert errors(submit(bot, view, state(), user=BEN)) == {"tried": TAMPERED}
+    assert nothing_written(bot)
 
 
 # --- the database failing -------------------------------------------------------------------
@@ -901,10 +891,10 @@ def test_a_write_failing_midway_asks_to_try_again_and_leaves_nothing(
 
 
 def test_an_unreachable_database_at_submission_asks_to_try_again(
-    sqlite_bot: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    bot: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _circle_id, _delivery, dm = setup(sqlite_bot, clock)
-    view = click(sqlite_bot, dm)
+    _circle_id, _delivery, dm = setup(bot, clock)
+    view = click(bot, dm)
     assert view is not None
 
     @contextmanager
@@ -912,45 +902,45 @@ def test_an_unreachable_database_at_submission_asks_to_try_again(
         raise OperationalError("connect", {}, Exception("connection refused"))
         yield None
 
-    monkeypatch.setattr(sqlite_bot.db, "session", no_session)
-    answer = submit(sqlite_bot, view, state())
+    monkeypatch.setattr(bot.db, "session", no_session)
+    answer = submit(bot, view, state())
     monkeypatch.undo()
     assert errors(answer) == {"tried": TRY_AGAIN}
-    assert nothing_written(sqlite_bot)
-    assert sqlite_bot.calls("chat.update") == []
+    assert nothing_written(bot)
+    assert bot.calls("chat.update") == []
 
 
 def test_a_slack_error_after_saving_is_logged_not_shown(
-    sqlite_bot: BotHarness, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    bot: BotHarness, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _circle_id, _delivery, dm = setup(sqlite_bot, clock)
-    view = click(sqlite_bot, dm)
+    _circle_id, _delivery, dm = setup(bot, clock)
+    view = click(bot, dm)
     assert view is not None
-    sqlite_bot.fake.inject_error("chat.update", "message_not_found")
-    sqlite_bot.fake.inject_error("views.publish", "internal_error", status=200)
+    bot.fake.inject_error("chat.update", "message_not_found")
+    bot.fake.inject_error("views.publish", "internal_error", status=200)
     with caplog.at_level(logging.WARNING):
-        assert submit(sqlite_bot, view, state()) is None
-    assert len(reflections(sqlite_bot)) == 1
+        assert submit(bot, view, state()) is None
+    assert len(reflections(bot)) == 1
     ours = [r for r in caplog.records if r.name.startswith("handlers.")]
     assert any("message_not_found" in r.getMessage() for r in ours)
     assert any("internal_error" in r.getMessage() for r in ours)
     assert all(r.exc_info is None for r in ours)  # a known Slack error, no traceback
-    assert ephemeral_texts(sqlite_bot, ANA) == []
+    assert ephemeral_texts(bot, ANA) == []
 
 
 def test_a_circle_whose_question_set_is_gone_still_gets_default_questions(
-    sqlite_bot: BotHarness,
+    bot: BotHarness,
 ) -> None:
-    circle_id = circle_with_ana(sqlite_bot)
-    with sqlite_bot.db.session() as session:
+    circle_id = circle_with_ana(bot)
+    with bot.db.session() as session:
         circle = session.get(Circle, circle_id)
         assert circle is not None
         circle.prompt_set = "acme"  # chosen while PROMPTS_DIR still held acme.yml
         session.add(circle)
-    sqlite_bot.slash("checkin now")
-    [dm] = [c for c in sqlite_bot.calls("chat.postMessage") if c.args.get("channel") == ANA]
+    bot.slash("checkin now")
+    [dm] = [c for c in bot.calls("chat.postMessage") if c.args.get("channel") == ANA]
     assert "What did you try since last time?" in json.dumps(dm.args["blocks"])
-    message = sqlite_bot.fake.messages(dm.response["channel"])[-1]
-    modal = click(sqlite_bot, message)
+    message = bot.fake.messages(dm.response["channel"])[-1]
+    modal = click(bot, message)
     assert modal is not None
     assert "What did you try since last time?" in json.dumps(modal["blocks"])

@@ -96,8 +96,8 @@ def slack_date(moment: datetime, fallback: str) -> str:
 # --- help ----------------------------------------------------------------------------------------
 
 
-def test_help_lists_the_rhythm_subcommands_with_examples(sqlite_bot: BotHarness) -> None:
-    text = sqlite_bot.slash("help").ack_text
+def test_help_lists_the_rhythm_subcommands_with_examples(bot: BotHarness) -> None:
+    text = bot.slash("help").ack_text
     for sub in (
         "schedule checkin|debrief|digest",
         "schedules",
@@ -220,13 +220,13 @@ def test_a_second_schedule_of_the_same_kind_is_allowed_and_named(bot: BotHarness
     ],
 )
 def test_schedule_refuses_bad_input_with_the_correct_form(
-    sqlite_bot: BotHarness, text: str, expected: str
+    bot: BotHarness, text: str, expected: str
 ) -> None:
-    start_circle(sqlite_bot)
-    reply = sqlite_bot.slash(text)
+    start_circle(bot)
+    reply = bot.slash(text)
     assert expected in reply.ack_text
     assert "<!channel>" not in reply.ack_text
-    assert [s.kind for s in schedules(sqlite_bot)] == ["digest"]
+    assert [s.kind for s in schedules(bot)] == ["digest"]
 
 
 # --- schedules -----------------------------------------------------------------------------------
@@ -258,11 +258,11 @@ def test_schedules_lists_each_schedule_with_the_next_time_in_the_readers_zone(
     assert "Next: Wed 18 Nov, 04:00 (America/New_York)" in ana
 
 
-def test_schedules_says_when_there_are_none(sqlite_bot: BotHarness) -> None:
-    start_circle(sqlite_bot)
-    [digest] = schedules(sqlite_bot)
-    sqlite_bot.slash(f"unschedule {digest.id}")
-    text = sqlite_bot.slash("schedules", user=DANA).ack_text
+def test_schedules_says_when_there_are_none(bot: BotHarness) -> None:
+    start_circle(bot)
+    [digest] = schedules(bot)
+    bot.slash(f"unschedule {digest.id}")
+    text = bot.slash("schedules", user=DANA).ack_text
     assert (
         "*Product Leads* has no schedules. Add one with `/circle schedule checkin mon 09:00`."
         in text
@@ -317,10 +317,10 @@ def test_unschedule_refuses_ids_of_other_circles_and_unknown_ids(bot: BotHarness
         ("unschedule 1 2", "Give one schedule id at a time."),
     ],
 )
-def test_unschedule_refuses_malformed_ids(sqlite_bot: BotHarness, text: str, expected: str) -> None:
-    start_circle(sqlite_bot)
-    assert expected in sqlite_bot.slash(text).ack_text
-    assert [s.removed_at for s in schedules(sqlite_bot)] == [None]
+def test_unschedule_refuses_malformed_ids(bot: BotHarness, text: str, expected: str) -> None:
+    start_circle(bot)
+    assert expected in bot.slash(text).ack_text
+    assert [s.removed_at for s in schedules(bot)] == [None]
 
 
 # --- demo days -----------------------------------------------------------------------------------
@@ -363,14 +363,14 @@ def test_demoday_reads_the_time_in_the_callers_zone_with_default_reminders(
     assert demo.reminder_offsets == "604800,86400,3600"
 
 
-def test_demoday_title_is_escaped(sqlite_bot: BotHarness) -> None:
-    start_circle(sqlite_bot)
-    reply = sqlite_bot.slash("demoday 2026-12-10 15:00 R&amp;D &lt;!channel&gt; show")
-    [demo] = demo_days(sqlite_bot)
+def test_demoday_title_is_escaped(bot: BotHarness) -> None:
+    start_circle(bot)
+    reply = bot.slash("demoday 2026-12-10 15:00 R&amp;D &lt;!channel&gt; show")
+    [demo] = demo_days(bot)
     assert demo.title == "R&D <!channel> show"
     assert "*R&amp;D &lt;!channel&gt; show*" in reply.ack_text
     assert "<!channel>" not in reply.ack_text
-    assert "*R&amp;D &lt;!channel&gt; show*" in sqlite_bot.slash("demodays").ack_text
+    assert "*R&amp;D &lt;!channel&gt; show*" in bot.slash("demodays").ack_text
 
 
 @pytest.mark.parametrize(
@@ -400,12 +400,12 @@ def test_demoday_title_is_escaped(sqlite_bot: BotHarness) -> None:
     ],
 )
 def test_demoday_refuses_bad_input_with_the_correct_form(
-    sqlite_bot: BotHarness, text: str, expected: str
+    bot: BotHarness, text: str, expected: str
 ) -> None:
-    start_circle(sqlite_bot)
-    reply = sqlite_bot.slash(text)
+    start_circle(bot)
+    reply = bot.slash(text)
     assert expected in reply.ack_text
-    assert demo_days(sqlite_bot) == []
+    assert demo_days(bot) == []
 
 
 def test_demodays_lists_upcoming_ones_with_their_sign_ups(
@@ -442,9 +442,9 @@ def test_demodays_lists_upcoming_ones_with_their_sign_ups(
     assert lunch.id is not None
 
 
-def test_demodays_says_when_there_are_none(sqlite_bot: BotHarness) -> None:
-    start_circle(sqlite_bot)
-    text = sqlite_bot.slash("demodays", user=ANA).ack_text
+def test_demodays_says_when_there_are_none(bot: BotHarness) -> None:
+    start_circle(bot)
+    text = bot.slash("demodays", user=ANA).ack_text
     assert text.startswith("*Product Leads* has no upcoming demo days. Plan one with")
 
 
@@ -518,11 +518,9 @@ def test_demoday_cancel_refuses_ids_not_in_this_circle_and_past_demo_days(
         ("demodays soon", "`/circle demodays` takes no arguments"),
     ],
 )
-def test_demoday_cancel_refuses_malformed_ids(
-    sqlite_bot: BotHarness, text: str, expected: str
-) -> None:
-    start_circle(sqlite_bot)
-    assert expected in sqlite_bot.slash(text).ack_text
+def test_demoday_cancel_refuses_malformed_ids(bot: BotHarness, text: str, expected: str) -> None:
+    start_circle(bot)
+    assert expected in bot.slash(text).ack_text
 
 
 # --- pause, resume -------------------------------------------------------------------------------
@@ -574,10 +572,10 @@ def test_pause_until_a_date_then_resume(bot: BotHarness, clock: FakeClock) -> No
         ("resume now", "`/circle resume` takes no arguments"),
     ],
 )
-def test_pause_refuses_bad_dates(sqlite_bot: BotHarness, text: str, expected: str) -> None:
-    start_circle(sqlite_bot)
-    assert expected in sqlite_bot.slash(text).ack_text
-    assert circle_row(sqlite_bot).paused_at is None
+def test_pause_refuses_bad_dates(bot: BotHarness, text: str, expected: str) -> None:
+    start_circle(bot)
+    assert expected in bot.slash(text).ack_text
+    assert circle_row(bot).paused_at is None
 
 
 @pytest.mark.parametrize(
@@ -602,15 +600,13 @@ def test_schedule_and_demoday_work_on_a_paused_circle_and_say_it_is_paused(
     assert len(schedules(bot)) == 2 and len(demo_days(bot)) == 1
 
 
-def test_a_pause_that_has_ended_is_not_mentioned(sqlite_bot: BotHarness, clock: FakeClock) -> None:
-    start_circle(sqlite_bot)
-    sqlite_bot.slash("pause until 2026-11-17")
+def test_a_pause_that_has_ended_is_not_mentioned(bot: BotHarness, clock: FakeClock) -> None:
+    start_circle(bot)
+    bot.slash("pause until 2026-11-17")
     clock.advance(days=2, hours=1)
-    reply = sqlite_bot.slash("schedule checkin mon 09:00")
+    reply = bot.slash("schedule checkin mon 09:00")
     assert "paused" not in reply.all_text
-    assert sqlite_bot.slash("resume").ack_text.endswith(
-        "isn't paused, so there is nothing to resume."
-    )
+    assert bot.slash("resume").ack_text.endswith("isn't paused, so there is nothing to resume.")
 
 
 # --- skip ----------------------------------------------------------------------------------------
@@ -705,16 +701,16 @@ def test_skip_reads_dates_in_the_circles_own_zone_when_it_has_one(
         ("skip 2028-01-03", "2028-01-03 is more than a year away"),
     ],
 )
-def test_skip_refuses_bad_dates(sqlite_bot: BotHarness, text: str, expected: str) -> None:
-    start_circle(sqlite_bot)
-    assert expected in sqlite_bot.slash(text).ack_text
-    assert skip_days(sqlite_bot) == []
+def test_skip_refuses_bad_dates(bot: BotHarness, text: str, expected: str) -> None:
+    start_circle(bot)
+    assert expected in bot.slash(text).ack_text
+    assert skip_days(bot) == []
 
 
-def test_skip_with_nothing_scheduled_at_all_suggests_a_pause(sqlite_bot: BotHarness) -> None:
-    start_circle(sqlite_bot)
-    sqlite_bot.slash("unschedule 1")
-    text = sqlite_bot.slash("skip 2026-11-23").ack_text
+def test_skip_with_nothing_scheduled_at_all_suggests_a_pause(bot: BotHarness) -> None:
+    start_circle(bot)
+    bot.slash("unschedule 1")
+    text = bot.slash("skip 2026-11-23").ack_text
     assert "The circle has no check-ins, debriefs, digests or demo-day reminders coming up." in text
     assert "`/circle pause until 2026-11-30`" in text
 
@@ -745,14 +741,14 @@ def test_away_and_back_change_only_the_callers_membership(bot: BotHarness) -> No
     )
 
 
-def test_away_reads_today_in_the_callers_own_zone(sqlite_bot: BotHarness, clock: FakeClock) -> None:
+def test_away_reads_today_in_the_callers_own_zone(bot: BotHarness, clock: FakeClock) -> None:
     clock.now = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)  # Sunday evening in New York
-    start_circle(sqlite_bot)
+    start_circle(bot)
     assert "is in the past: it is 2026-11-16 in Europe/London, your time zone" in (
-        sqlite_bot.slash("away until 2026-11-15").ack_text
+        bot.slash("away until 2026-11-15").ack_text
     )
-    sqlite_bot.slash("away until 2026-11-15", user=ANA)
-    assert membership(sqlite_bot, ANA).away_until == date(2026, 11, 15)
+    bot.slash("away until 2026-11-15", user=ANA)
+    assert membership(bot, ANA).away_until == date(2026, 11, 15)
 
 
 @pytest.mark.parametrize(
@@ -765,17 +761,17 @@ def test_away_reads_today_in_the_callers_own_zone(sqlite_bot: BotHarness, clock:
         ("back soon", "`/circle back` takes no arguments"),
     ],
 )
-def test_away_refuses_bad_input(sqlite_bot: BotHarness, text: str, expected: str) -> None:
-    start_circle(sqlite_bot)
-    assert expected in sqlite_bot.slash(text, user=ANA).ack_text
-    assert membership(sqlite_bot, BEN).away_until is None
-    assert membership(sqlite_bot, ANA).away_until is None
+def test_away_refuses_bad_input(bot: BotHarness, text: str, expected: str) -> None:
+    start_circle(bot)
+    assert expected in bot.slash(text, user=ANA).ack_text
+    assert membership(bot, BEN).away_until is None
+    assert membership(bot, ANA).away_until is None
 
 
 @pytest.mark.parametrize("text", ["away until 2027-01-05", "back"])
-def test_only_members_can_be_away_or_back(sqlite_bot: BotHarness, text: str) -> None:
-    start_circle(sqlite_bot)
-    reply = sqlite_bot.slash(text, user=EVE)
+def test_only_members_can_be_away_or_back(bot: BotHarness, text: str) -> None:
+    start_circle(bot)
+    reply = bot.slash(text, user=EVE)
     assert reply.ack_text.startswith("Only members of *Product Leads* can mark themselves")
     assert f"Ask <@{FAC}> to add you." in reply.ack_text
 
@@ -815,11 +811,11 @@ def test_set_nudge_on_and_off(bot: BotHarness) -> None:
     ],
 )
 def test_set_refuses_unknown_settings_and_bad_values(
-    sqlite_bot: BotHarness, text: str, expected: str
+    bot: BotHarness, text: str, expected: str
 ) -> None:
-    start_circle(sqlite_bot)
-    assert expected in sqlite_bot.slash(text).ack_text
-    assert circle_row(sqlite_bot).nudge_after_minutes == 24 * 60
+    start_circle(bot)
+    assert expected in bot.slash(text).ack_text
+    assert circle_row(bot).nudge_after_minutes == 24 * 60
 
 
 # --- who may, where ------------------------------------------------------------------------------
@@ -840,29 +836,27 @@ def test_set_refuses_unknown_settings_and_bad_values(
 )
 @pytest.mark.parametrize("who", [ANA, DANA, EVE], ids=["participant", "leader", "outsider"])
 def test_only_a_facilitator_may_change_the_rhythm(
-    sqlite_bot: BotHarness, text: str, action: str, who: str
+    bot: BotHarness, text: str, action: str, who: str
 ) -> None:
-    start_circle(sqlite_bot)
-    sqlite_bot.slash("demoday 2026-12-10 15:00 Q4 demo day")
-    sqlite_bot.slash("pause")
-    before = rhythm_rows(sqlite_bot)
-    reply = sqlite_bot.slash(text, user=who)
+    start_circle(bot)
+    bot.slash("demoday 2026-12-10 15:00 Q4 demo day")
+    bot.slash("pause")
+    before = rhythm_rows(bot)
+    reply = bot.slash(text, user=who)
     assert reply.ack_text == f"Only a facilitator of *Product Leads* can {action}. Ask <@{FAC}>."
     assert reply.follow_ups == []
-    assert rhythm_rows(sqlite_bot) == before
-    assert skip_days(sqlite_bot) == []
+    assert rhythm_rows(bot) == before
+    assert skip_days(bot) == []
 
 
 @pytest.mark.parametrize(
     ("text", "action"), [("schedules", "see its schedules"), ("demodays", "see its demo days")]
 )
-def test_members_may_look_and_outsiders_may_not(
-    sqlite_bot: BotHarness, text: str, action: str
-) -> None:
-    start_circle(sqlite_bot)
+def test_members_may_look_and_outsiders_may_not(bot: BotHarness, text: str, action: str) -> None:
+    start_circle(bot)
     for who in (FAC, ANA, DANA):
-        assert "*Product Leads*" in sqlite_bot.slash(text, user=who).ack_text
-    reply = sqlite_bot.slash(text, user=EVE)
+        assert "*Product Leads*" in bot.slash(text, user=who).ack_text
+    reply = bot.slash(text, user=EVE)
     assert (
         reply.ack_text == f"Only members of *Product Leads* can {action}. Ask <@{FAC}> to add you."
     )
@@ -892,15 +886,15 @@ def test_an_archived_circle_has_no_rhythm(bot: BotHarness, text: str) -> None:
 
 
 def test_rhythm_commands_outside_a_circle_channel_say_where_to_run_them(
-    sqlite_bot: BotHarness,
+    bot: BotHarness,
 ) -> None:
-    start_circle(sqlite_bot)
-    reply = sqlite_bot.slash("schedule checkin mon 09:00", channel=OTHER_CHANNEL)
+    start_circle(bot)
+    reply = bot.slash("schedule checkin mon 09:00", channel=OTHER_CHANNEL)
     assert reply.ack_text == (
         "There is no circle in this channel. Run `/circle schedule` in your circle's channel: "
         f"<#{CHANNEL}> (*Product Leads*)."
     )
-    reply = sqlite_bot.slash("demoday cancel 3", channel="D0FRAN")
+    reply = bot.slash("demoday cancel 3", channel="D0FRAN")
     assert reply.ack_text.startswith(
         "There is no circle in a direct message. Run `/circle demoday cancel`"
     )
@@ -980,23 +974,23 @@ def test_without_slack_and_without_a_profile_utc_is_used_and_said(bot: BotHarnes
 
 
 def test_a_circle_archived_while_looking_up_the_zone_gets_nothing_new(
-    sqlite_bot: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    bot: BotHarness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    start_circle(sqlite_bot)
+    start_circle(bot)
     clock.advance(days=2)
     from bot import people
 
     real = people.look_up_people
 
     def archive_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
-        with sqlite_bot.db.session() as session:
-            circle = session.get(Circle, circle_row(sqlite_bot).id)
+        with bot.db.session() as session:
+            circle = session.get(Circle, circle_row(bot).id)
             assert circle is not None
             circle.archived_at = clock.now
         return real(*args, **kwargs)
 
     monkeypatch.setattr(people, "look_up_people", archive_meanwhile)
-    reply = sqlite_bot.slash("schedule checkin mon 09:00")
+    reply = bot.slash("schedule checkin mon 09:00")
     assert reply.ack_text == CHECKING_ZONE
     assert "was archived on" in reply.follow_ups[-1]["text"]
-    assert len(schedules(sqlite_bot)) == 1
+    assert len(schedules(bot)) == 1
