@@ -8,7 +8,9 @@ with a few dozen examples): `/circle` parsing of any text and of Slack-like text
 `--examples` each), refusals escaping what was typed (a known bug while it is open), and
 through the real HTTP path, one bot (fake Slack, waitress, a fresh SQLite file or the empty
 database at `--database-url`): signed slash commands, reflection modal and demo-day sign-up
-submissions (`--http-examples` each, default a tenth of `--examples`).
+submissions (`--http-examples` each, default a tenth of `--examples`), and the privacy
+property of tests/privacy/property.py (generated circles, a week through the real tick, every
+message judged against the visibility rule and the leaders' totals added up).
 
 Unlike the test suite, a failing example does not stop the run: every example runs, failures
 are counted and the first few shown, and Hypothesis does not shrink them. Prints a table
@@ -40,6 +42,7 @@ from hypothesis import strategies as st
 from bot.commands import CommandError, parse
 from storage.db import Database
 from tests.harness import BotHarness, FakeClock
+from tests.privacy import property as privacy
 from tests.reliability import fuzzing
 
 SHOWN_FAILURES = 3
@@ -140,6 +143,9 @@ def http_property(
             fuzzing.slack_text(), st.sampled_from(users), st.sampled_from(channels)
         )
         return strategy, slash_outcome(bot)
+    if name == "privacy":
+        privacy.add_people(bot)
+        return privacy.worlds(), functools.partial(privacy_outcome, bot)
     if name == "reflection":
         world = fuzzing.reflection_world(bot, clock)
         return fuzzing.reflection_submission(world), functools.partial(
@@ -149,6 +155,14 @@ def http_property(
     return fuzzing.signup_submission(signups), functools.partial(
         fuzzing.check_signup_submission, bot
     )
+
+
+def privacy_outcome(bot: BotHarness, world: privacy.World) -> str:
+    """tests/privacy/property.py: no text to a reader the rule forbids, totals add up."""
+    verdict = privacy.check(bot, world, privacy.play(bot, world))
+    if verdict.problems:
+        raise AssertionError("; ".join(verdict.problems[:3]))
+    return "quoted" if verdict.quoted else "nothing quoted"
 
 
 REFUSAL_STARTS = ("Only ", "There is no", "Use ", "I don't know", "“", "`/circle")
@@ -191,7 +205,16 @@ def print_table(tallies: list[Tally]) -> None:
         print(f"{t.name}: {t.failures} failures in {t.examples:,} (target 0: {verdict})")
 
 
-PROPERTIES = ("parse-any", "parse-slack", "refusals-escaped", "slash-http", "reflection", "signup")
+PROPERTIES = (
+    "parse-any",
+    "parse-slack",
+    "refusals-escaped",
+    "slash-http",
+    "reflection",
+    "signup",
+    "privacy",
+)
+HTTP_PROPERTIES = ("slash-http", "reflection", "signup", "privacy")
 
 
 def main() -> None:
@@ -225,7 +248,7 @@ def main() -> None:
         pure("parse-slack", fuzzing.slack_text(), parse_outcome)
     if "refusals-escaped" in chosen:
         pure("refusals-escaped", fuzzing.slack_text(long_text=False), escaped_outcome)
-    http = [name for name in chosen if name in ("slash-http", "reflection", "signup")]
+    http = [name for name in chosen if name in HTTP_PROPERTIES]
     if http:
         with bot_on(args.database_url) as (bot, clock):
             for name in http:
