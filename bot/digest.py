@@ -5,23 +5,25 @@ quotes read through bot/visibility.py) and worded by the prompts/messages/digest
 templates, which escape everything a person wrote:
 
 - **Leaders** (a DM each, `digest_leader`): participation, follow-through and trends of every
-  live circle they sponsor, one section per circle and the totals (`metrics.combine`), plus
-  quotes from reflections shared with leaders (visibility `leaders`) only. A PNG chart of the
-  8-week participation follows in a second delivery (`digest_chart`, bot/chart.py).
-- **The circle** (a post in its channel, `digest_circle`): the same figures, quotes shared with
-  the circle (`circle` or `leaders`), the action items due in the week the post is read in
-  (text only from reflections the circle may read; the others are counted), the next demo day
-  and its sign-ups.
+  live circle they sponsor, one section per circle and the totals (`disclosure.leader_totals`),
+  plus quotes from reflections shared with leaders (visibility `leaders`) only. A PNG chart of
+  the totals' 8-week participation follows in a second delivery (`digest_chart`, bot/chart.py).
+- **The circle** (a post in its channel, `digest_circle`): the same figures, and quotes, the
+  action items due in the week the post is read in and the demo-day sign-up topics, but only
+  what *every reader of the channel* may read (bot/channel_readers.py: a channel can hold
+  leaders, removed members and outsiders); what is left out is counted, and one line that
+  names nobody says why. Circle members find the rest on their App Home.
 - **Facilitators** (a DM each, `digest_facilitator`): the figures and, to support people rather
   than rank them, names in alphabetical order and counts, never text: who has not reflected
   for two weeks or more, messages that failed and why, overdue action items per person,
-  missing leaders.
+  missing leaders, and who reads the circle's channel from outside it.
 
 Rules every audience shares:
 
-- A figure over fewer than K_ANONYMITY (3) people reads "not enough responses yet"; when the
-  week's participants are fewer than that, no count is shown either (with two people, "1 of
-  2 answered" is the rate).
+- Every figure passes through bot/disclosure.py, the one place that decides what may be shown:
+  nothing over fewer than 3 distinct people ("not enough responses yet"), a small circle shows
+  no figure and is left out of every total, a total is withheld where a part is, "kept
+  private" and late counts need 3 people, and a week in progress shows no averages.
 - A quote names its author only if the author chose to be named (`Reflection.named`). A
   `private` reflection is counted, never quoted; a `circle` one never reaches leaders.
 - Week: Monday to Sunday in the circle's zone. A scheduled digest covers the week before the
