@@ -20,6 +20,7 @@ from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetr
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 from bot.delivery import Deliverer, DeliveryConfig
+from bot.replay import ReplayGuard
 from bot.scheduler import RhythmScheduler, leadership_for
 from bot.settings import Settings
 from prompts import questions
@@ -141,6 +142,10 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
         ),
         # Socket Mode connections are authenticated by the app token, not signatures.
         request_verification_enabled=not socket_mode,
+        # Refuses a signed request seen before (bot/replay.py). Bolt runs this right after its
+        # own RequestVerification (a bad signature is refused first and never remembered),
+        # before authorisation and every other middleware and listener.
+        before_authorize=None if socket_mode else ReplayGuard(services.db),
         # Listeners run on the executor and answer as soon as they ack (handlers/registry.py).
         process_before_response=True,
         listener_executor=services.executor,

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Index,
@@ -391,3 +392,21 @@ class PairingMember(SQLModel, table=True):
     group_no: int = 0
     user_id: str = Field(max_length=32)
     skip_reason: str | None = Field(default=None, max_length=16)
+
+
+class SeenRequest(SQLModel, table=True):
+    """A signed Slack request that was accepted, remembered so an identical replay is refused.
+
+    Holds only the signature (its 64 hex digits: an HMAC of timestamp and body, no body) and
+    the request timestamp, so rows past Slack's 5-minute window can be deleted. `retry_num` is
+    Slack's X-Slack-Retry-Num for an Events API event_callback (0 otherwise): a retry may
+    arrive with the very same signature. Not a workspace's data, hence no team_id.
+    bot/replay.py writes and cleans it.
+    """
+
+    __tablename__ = "seen_request"
+    __table_args__ = (Index("ix_seen_request_ts", "request_ts"),)
+
+    signature: str = Field(primary_key=True, max_length=64)
+    retry_num: int = Field(default=0, primary_key=True)
+    request_ts: int = Field(sa_column=Column(BigInteger, nullable=False))  # Unix seconds

@@ -55,7 +55,8 @@ def test_a_request_older_than_five_minutes_is_rejected(bot: BotHarness) -> None:
     assert bot.circles() == []
 
 
-def test_a_correctly_signed_replay_within_the_window_is_accepted(bot: BotHarness) -> None:
+def test_a_request_signed_a_minute_ago_is_accepted(bot: BotHarness) -> None:
+    """Its first delivery: only the same signature again is a replay (test_replay.py)."""
     status, _h, _b = bot.fake.send_slash_command(
         bot.events_url,
         user_id=FAC,

@@ -2,13 +2,15 @@
 
 Slack redelivers an event (with X-Slack-Retry-Num and X-Slack-Retry-Reason) when the first
 delivery was not acknowledged in time, and the same interaction can reach the bot twice (a
-resent request, a proxy retrying). Here the very same signed body is posted again, with and
-without the retry headers, also while the first is still being handled. One effect each: one
-skip, one completed action item, one sign-up and one confirmation DM, one reflection and one
-"Reflection saved" update of the DM; a redelivered app_home_opened publishes the same Home.
+resent request, a proxy retrying). Here the very same body is posted again, with and without
+the retry headers, also while the first is still being handled. Each interaction delivery is
+signed anew (its own timestamp): an identical signature is a replay, refused with 401 before
+any listener runs (tests/handlers/test_replay.py). One effect each: one skip, one completed
+action item, one sign-up and one confirmation DM, one reflection and one "Reflection saved"
+update of the DM; a redelivered app_home_opened publishes the same Home.
 
 The tests next to each handler (tests/handlers/) cover a second click with a fresh payload
-and concurrent submissions of the modals; these add the identical redelivery, concurrency on
+and concurrent submissions of the modals; these add redelivery of the same body, concurrency on
 both databases for the buttons, and the side effects (DMs, updates, Home publishes).
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,9 +51,11 @@ def deliver(
 
     `at_once`: all together (a retry arriving while the first is still being handled);
     otherwise one after the other, each after the bot has finished with the one before
-    (and after `between`, e.g. moving the clock on).
+    (and after `between`, e.g. moving the clock on). Each delivery has its own timestamp,
+    so its own signature: the same bytes and signature again would be a refused replay.
     """
     body = interaction_body(payload)
+    signed_at = int(time.time())
     answers: dict[int, Answer] = {}
     start = threading.Barrier(times) if at_once else None
 
@@ -67,6 +72,7 @@ def deliver(
             body,
             content_type="application/x-www-form-urlencoded",
             signing_secret=bot.fake.signing_secret,
+            timestamp=signed_at - attempt,
             extra_headers=headers,
         )
         answers[attempt] = (status, response)
