@@ -29,7 +29,11 @@ class ItemChange:
 def open_items(
     session: Session, *, team_id: str, user_id: str, circle_id: int | None = None
 ) -> list[ActionItem]:
-    """A person's open action items (in one circle, or all live circles), oldest due first."""
+    """A person's open action items (in one circle, or all live circles), oldest due first.
+
+    Items whose text retention cleared (bot/data_rights.sweep_retention: the owner had left
+    the circle) are no longer followed up, should the owner be added back.
+    """
     query = (
         select(ActionItem)
         .join(Circle, col(Circle.id) == col(ActionItem.circle_id))
@@ -37,6 +41,7 @@ def open_items(
             ActionItem.team_id == team_id,
             ActionItem.user_id == user_id,
             ActionItem.status == ActionItemStatus.OPEN,
+            col(ActionItem.text) != "",
             col(Circle.archived_at).is_(None),
         )
         .order_by(col(ActionItem.due_date).is_(None), col(ActionItem.due_date), col(ActionItem.id))

@@ -188,7 +188,7 @@ def tick(
 
     Safe to run from cron or by hand while `serve` runs: every message is claimed under a
     unique key first. Work older than MISSED_GRACE_HOURS is recorded as missed, not sent.
-    With DATA_RETENTION_DAYS set it also clears reflection text older than that (idempotent).
+    With DATA_RETENTION_DAYS set it also clears text people wrote older than that (idempotent).
     """
     moment = parse_instant(at) if at else None
     with startup_errors():

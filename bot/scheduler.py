@@ -9,7 +9,7 @@ the leader ticks:
 - SQLite: an exclusive file lock beside the database file (one process schedules).
 `circlebot tick` does not need the lock: claims keep it exactly-once anyway.
 
-With DATA_RETENTION_DAYS set, the leader also clears old reflection text once a day, after a
+With DATA_RETENTION_DAYS set, the leader also clears old text people wrote once a day, after a
 tick (bot/data_rights.sweep_retention; idempotent, so a second process doing it is harmless).
 """
 
@@ -190,7 +190,7 @@ class RhythmScheduler:
             self.sweep_retention_if_due()
 
     def sweep_retention_if_due(self) -> None:
-        """Clear old reflection text at most once a day (DATA_RETENTION_DAYS)."""
+        """Clear old text people wrote at most once a day (DATA_RETENTION_DAYS)."""
         if self.retention_days is None:
             return
         now = self.clock()

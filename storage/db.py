@@ -49,6 +49,10 @@ def normalise_url(raw: str) -> URL:
 def _configure_sqlite(engine: Engine) -> None:
     """WAL, a busy timeout and BEGIN IMMEDIATE so threads can write concurrently.
 
+    `secure_delete` overwrites what a delete or an update frees with zeros, so text cleared
+    by retention or forget-me does not linger in the file's free space (many builds have it
+    on already; this makes it so everywhere).
+
     pysqlite's own transaction handling is switched off (isolation_level=None) and every
     transaction starts with BEGIN IMMEDIATE: a read-then-write transaction started with a
     plain BEGIN gets SQLITE_BUSY at once instead of waiting (see docs/architecture.md).
@@ -62,6 +66,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -72,6 +77,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def make_engine(raw_url: str) -> Engine:
+    """The engine for DATABASE_URL.
+
+    `hide_parameters`: a database error's message (and SQLAlchemy's own logging) shows the
+    statement but not its bound values, which are what people wrote (answers, action items).
+    """
     url = normalise_url(raw_url)
     if url.get_backend_name() == "sqlite":
         in_memory = url.database in (None, "", ":memory:")
@@ -81,6 +91,7 @@ def make_engine(raw_url: str) -> Engine:
             url,
             connect_args={"timeout": 5, "check_same_thread": False},
             poolclass=StaticPool if in_memory else None,
+            hide_parameters=True,
             **({} if in_memory else {"pool_size": 20, "max_overflow": 20}),
         )
         _configure_sqlite(engine)
@@ -91,6 +102,7 @@ def make_engine(raw_url: str) -> Engine:
         pool_size=10,
         max_overflow=10,
         connect_args={"connect_timeout": 3},
+        hide_parameters=True,
     )
 
 

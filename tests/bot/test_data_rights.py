@@ -9,18 +9,29 @@ fails it until bot/data_rights.FORGET_STEPS knows about it.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from slack_sdk import WebClient
-from sqlalchemy import inspect
+from sqlalchemy import String, inspect
 from sqlmodel import Session, col, select
 
-from bot.data_rights import PLACEHOLDER, csv_cell, sweep_retention
+from bot.action_items import open_items
+from bot.data_rights import (
+    ARCHIVED_CIRCLE_NAME,
+    PAST_DEMO_DAY_TITLE,
+    PLACEHOLDER,
+    RETENTION_COLUMNS,
+    RetentionReport,
+    csv_cell,
+    sweep_retention,
+)
 from bot.delivery import Deliverer
 from bot.scheduler import FileLeadership, RhythmScheduler
 from bot.settings import ConfigError, load_settings
@@ -32,8 +43,10 @@ from storage.models import (
     Delivery,
     DeliveryStatus,
     DemoDay,
+    DemoSignup,
     Membership,
     PairingMember,
+    Person,
     Reflection,
     ReflectionAnswer,
     Schedule,
@@ -48,7 +61,19 @@ from tests.handlers.test_data_rights_commands import (
     write_checkin,
     write_debrief,
 )
-from tests.harness import ANA, BEN, DANA, FAC, OTHER_CHANNEL, TEAM, BotHarness, FakeClock
+from tests.harness import (
+    ANA,
+    BEN,
+    CHANNEL,
+    CHLOE,
+    DANA,
+    EVE,
+    FAC,
+    OTHER_CHANNEL,
+    TEAM,
+    BotHarness,
+    FakeClock,
+)
 
 # --- forget-me: nothing of the person anywhere --------------------------------------------------
 
@@ -371,6 +396,299 @@ def test_retention_clears_old_text_keeps_numbers_and_rows_and_is_idempotent(
     assert found == []
 
 
+def items_by_owner(db: Database) -> dict[str, tuple[str, str]]:
+    """{owner: (text, status)} of every action item."""
+    with db.session() as session:
+        return {i.user_id: (i.text, i.status) for i in session.exec(select(ActionItem))}
+
+
+def test_retention_clears_open_items_nobody_will_follow_up(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    """The reproduction: an open item of an archived circle and one of a removed member kept
+    their text for ever (nothing asks about them, their owner can't close them)."""
+    circle_with_people(bot)  # Product Leads: ANA and BEN participate
+    bot.slash("checkin now")
+    write_checkin(bot, ANA, tried="Ana tried", next_step="Ana's open step")
+    write_checkin(bot, BEN, tried="Ben tried", next_step="Ben's open step")
+    assert "Removed" in bot.slash(f"remove {mention(BEN)}").all_text
+    bot.slash("create Design Crit", channel=OTHER_CHANNEL)
+    bot.slash(f"add {mention(EVE)}", channel=OTHER_CHANNEL)
+    bot.slash("checkin now", channel=OTHER_CHANNEL)
+    write_checkin(bot, EVE, tried="Eve tried", next_step="Eve's open step")
+    assert "Archived" in bot.slash("archive", channel=OTHER_CHANNEL).all_text
+    with bot.db.session() as session:  # an item whose owner has no membership at all
+        [bens] = session.exec(select(ActionItem).where(ActionItem.user_id == BEN)).all()
+        session.add(
+            ActionItem(
+                team_id=TEAM,
+                circle_id=bens.circle_id,
+                user_id=CHLOE,
+                question_id="next_step",
+                text="Chloé's open step",
+                created_at=clock.now,
+            )
+        )
+    assert {owner: text for owner, (text, _s) in items_by_owner(bot.db).items()} == {
+        ANA: "Ana's open step",
+        BEN: "Ben's open step",
+        EVE: "Eve's open step",
+        CHLOE: "Chloé's open step",
+    }
+
+    early = sweep_retention(bot.db, now=clock.now + timedelta(days=29), days=30)
+    assert early.action_items_cleared == 0  # not old yet: nothing changes
+
+    report = sweep_retention(bot.db, now=clock.now + timedelta(days=31), days=30)
+    assert report.action_items_cleared == 3
+    assert items_by_owner(bot.db) == {
+        ANA: ("Ana's open step", "open"),  # an active member: check-ins still ask about it
+        BEN: ("", "open"),  # removed from the circle
+        CHLOE: ("", "open"),  # no membership
+        EVE: ("", "open"),  # the circle is archived
+    }
+    again = sweep_retention(bot.db, now=clock.now + timedelta(days=31), days=30)
+    assert again.line() == RetentionReport().line()  # idempotent: nothing left to clear
+
+    # Ben added back: his cleared item is not asked about (its text is gone).
+    bot.slash(f"add {mention(BEN)}")
+    with bot.db.session() as session:
+        assert open_items(session, team_id=TEAM, user_id=BEN) == []
+        assert [i.text for i in open_items(session, team_id=TEAM, user_id=ANA)] == [
+            "Ana's open step"
+        ]
+
+
+def _demo_day(
+    session: Session, circle_id: int, title: str, starts: datetime, **fields: object
+) -> int:
+    demo = DemoDay(
+        team_id=TEAM,
+        circle_id=circle_id,
+        title=title,
+        starts_at=starts,
+        reminder_offsets="86400",
+        created_by=FAC,
+        created_at=starts - timedelta(days=20),
+        **fields,  # type: ignore[arg-type]
+    )
+    session.add(demo)
+    session.flush()
+    assert demo.id is not None
+    for user_id in (ANA, BEN):
+        session.add(
+            DemoSignup(
+                team_id=TEAM,
+                demo_day_id=demo.id,
+                user_id=user_id,
+                title=f"{title}: {user_id}'s topic",
+                what_tried=f"{title}: what {user_id} tried",
+                created_at=starts - timedelta(days=10),
+                updated_at=starts - timedelta(days=10),
+            )
+        )
+    return demo.id
+
+
+def test_retention_clears_sign_up_topics_of_demo_days_over_before_the_cut_off(
+    bot: BotHarness, clock: FakeClock
+) -> None:
+    circle_id = circle_with_people(bot)
+    now = clock.now
+    with bot.db.session() as session:
+        held = _demo_day(session, circle_id, "Held long ago", now - timedelta(days=40))
+        cancelled = _demo_day(
+            session,
+            circle_id,
+            "Cancelled long ago",
+            now + timedelta(days=5),
+            cancelled_at=now - timedelta(days=35),
+            cancelled_by=FAC,
+        )
+        recent = _demo_day(session, circle_id, "Held last week", now - timedelta(days=7))
+        upcoming = _demo_day(session, circle_id, "Next month", now + timedelta(days=30))
+
+    report = sweep_retention(bot.db, now=now, days=30)
+    assert (report.signups_cleared, report.demo_titles_cleared) == (4, 2)
+    with bot.db.session() as session:
+        signups = {
+            (s.demo_day_id, s.user_id): (s.title, s.what_tried)
+            for s in session.exec(select(DemoSignup))
+        }
+        titles = {d.id: d.title for d in session.exec(select(DemoDay))}
+        kept = session.exec(select(DemoDay).where(DemoDay.id == cancelled)).one()
+        assert (kept.cancelled_by, kept.cancelled_at) == (FAC, now - timedelta(days=35))
+    for user_id in (ANA, BEN):
+        assert signups[(held, user_id)] == ("", "")
+        assert signups[(cancelled, user_id)] == ("", "")
+        assert signups[(recent, user_id)] == (
+            f"Held last week: {user_id}'s topic",
+            f"Held last week: what {user_id} tried",
+        )
+        assert signups[(upcoming, user_id)][0] == f"Next month: {user_id}'s topic"
+    assert titles == {
+        held: PAST_DEMO_DAY_TITLE,
+        cancelled: PAST_DEMO_DAY_TITLE,
+        recent: "Held last week",
+        upcoming: "Next month",
+    }
+    assert len(signups) == 8  # every row stays: sign-ups are still counted
+    again = sweep_retention(bot.db, now=now, days=30)
+    assert (again.signups_cleared, again.demo_titles_cleared) == (0, 0)
+
+
+# Written everywhere a person can write (or name something) in a circle that then ends.
+MARKER = "zyzzyva"
+
+
+def cells_with(db: Database, marker: str) -> set[tuple[str, str]]:
+    return {(table, column) for table, column, text in every_cell(db) if marker in text}
+
+
+def test_retention_leaves_no_old_words_in_any_table(bot: BotHarness, clock: FakeClock) -> None:
+    """Everything people wrote in a circle that ended, in every table and text column the
+    database has (the search index too), is gone after one sweep past the retention period;
+    a live circle keeps what it needs."""
+    circle_id = circle_with_people(bot)
+    bot.slash(f"rename {MARKER} Leads")
+    bot.slash(f"team {mention(ANA)} {MARKER} Platform")
+    assert "Planned demo day" in bot.slash(f"demoday 2026-12-10 15:00 {MARKER} demo").all_text
+    assert "<@UANA> and <@UBEN>" in bot.slash("pair").all_text
+    bot.slash("checkin now")
+    write_checkin(
+        bot,
+        ANA,
+        tried=f"{MARKER} pricing experiment",
+        next_step=f"Call the {MARKER} vendor",
+        due="2026-11-20",
+        visibility="private",
+    )
+    write_checkin(bot, BEN, tried=f"Shadowed {MARKER} support", next_step=f"{MARKER} done soon")
+    with bot.db.session() as session:  # Ben's item is done: a closed item
+        [bens] = session.exec(select(ActionItem).where(ActionItem.user_id == BEN)).all()
+        bens.status, bens.done_at = ActionItemStatus.DONE, clock.now
+        session.add(bens)
+    clock.advance(minutes=1)
+    bot.slash("debrief now")
+    write_debrief(
+        bot,
+        ANA,
+        peer=BEN,
+        topic=f"{MARKER} doubts",
+        insight=f"Say no to {MARKER}",
+        commitment=f"Block {MARKER} mornings",
+    )
+    with bot.db.session() as session:
+        [demo_id] = session.exec(select(DemoDay.id).where(DemoDay.circle_id == circle_id)).all()
+        assert demo_id is not None
+        session.add(
+            DemoSignup(
+                team_id=TEAM,
+                demo_day_id=demo_id,
+                user_id=ANA,
+                title=f"{MARKER} onboarding",
+                what_tried=f"Tried {MARKER} on two teams",
+                created_at=clock.now,
+                updated_at=clock.now,
+            )
+        )
+        # Their Slack profiles, as users.info gave them (written by each person in Slack).
+        for person in session.exec(select(Person).where(col(Person.user_id).in_([ANA, BEN]))):
+            person.title, person.display_name = f"{MARKER} designer", f"{person.name} {MARKER}"
+            session.add(person)
+    # A live circle next door, which keeps what it needs to run.
+    bot.slash("create Design Crit", channel=OTHER_CHANNEL)
+    bot.slash(f"add {mention(EVE)}", channel=OTHER_CHANNEL)
+    bot.slash(f"team {mention(EVE)} Research", channel=OTHER_CHANNEL)
+    bot.slash("checkin now", channel=OTHER_CHANNEL)
+    write_checkin(bot, EVE, tried="Eve's words", next_step="Eve's open step")
+    clock.advance(days=2)
+    assert "Archived" in bot.slash("archive").all_text  # Product Leads ends, 2 days later
+
+    before = cells_with(bot.db, MARKER)
+    expected = {
+        ("reflection_answer", "text"),
+        ("action_item", "text"),
+        ("demo_signup", "title"),
+        ("demo_signup", "what_tried"),
+        ("circle", "name"),
+        ("demo_day", "title"),
+        ("membership", "team"),
+        ("person", "title"),
+        ("person", "display_name"),
+    }
+    assert {(t, c) for t, c in before if not t.startswith("reflection_answer_fts")} == expected
+    if bot.db.is_sqlite:  # the search index holds the words too, so the walk can see them
+        assert any(t.startswith("reflection_answer_fts") for t, _c in before)
+    retention = 30
+
+    # Written three days before `clock.now`: not old enough yet a day before the period ends.
+    early = clock.now + timedelta(days=retention - 3)
+    assert sweep_retention(bot.db, now=early, days=retention).line() == RetentionReport().line()
+    assert cells_with(bot.db, MARKER) == before
+
+    report = sweep_retention(bot.db, now=clock.now + timedelta(days=retention + 1), days=retention)
+    assert cells_with(bot.db, MARKER) == set()
+    # Every old answer (Eve's too: answers don't wait for a circle to end); Ana's two items
+    # and Ben's closed one; Eve's open item stays while check-ins ask about it.
+    assert report.answers_cleared > 0 and report.action_items_cleared == 3
+    assert (report.signups_cleared, report.demo_titles_cleared) == (1, 1)
+    assert (report.circle_names_cleared, report.team_labels_cleared) == (1, 1)
+    # Everyone of Product Leads but FAC, who runs Design Crit (EVE's profile stays too).
+    assert report.profiles_cleared == 3
+    again = sweep_retention(bot.db, now=clock.now + timedelta(days=retention + 1), days=retention)
+    assert again.line() == RetentionReport().line()
+
+    with bot.db.session() as session:
+        circles = {c.channel_id: c for c in session.exec(select(Circle))}
+        assert circles[OTHER_CHANNEL].name == "Design Crit"
+        assert circles[CHANNEL].name == ARCHIVED_CIRCLE_NAME
+        teams = {m.user_id: m.team for m in session.exec(select(Membership))}
+        assert teams[EVE] == "Research" and teams[ANA] is None
+        items = {i.user_id: (i.text, i.status) for i in session.exec(select(ActionItem))}
+        assert items[EVE] == ("Eve's open step", "open")
+        assert items[BEN] == ("", "done")
+        profiles = {p.user_id: p for p in session.exec(select(Person))}
+        assert (profiles[EVE].real_name, profiles[FAC].real_name) == ("Eve Adams", "Fran Okafor")
+        assert (profiles[ANA].real_name, profiles[ANA].tz) == ("", "America/New_York")
+        # The numbers stay: every reflection, its scales and every item and sign-up row.
+        numbers = [
+            a.number
+            for a in session.exec(select(ReflectionAnswer))
+            if a.question_id == "confidence"
+        ]
+        assert sorted(numbers) == [4, 4, 4]  # type: ignore[type-var]
+        assert len(session.exec(select(Reflection)).all()) == 4
+        assert len(session.exec(select(DemoSignup)).all()) == 1
+    if bot.db.is_sqlite:  # nor in the file's free pages (secure_delete), once the WAL is in
+        path = Path(bot.db.url.database)
+        bot.db.engine.dispose()
+        with closing(sqlite3.connect(path, isolation_level=None)) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        for file in path.parent.glob(f"{path.name}*"):
+            assert file.read_bytes().lower().count(MARKER.encode()) == 0, file.name
+
+
+def test_every_text_column_has_a_retention_decision(db_url: str) -> None:
+    """A new text column fails this until bot/data_rights.RETENTION_COLUMNS decides what
+    retention does with it (and sweep_retention clears it if people write it)."""
+    database = Database(db_url)
+    try:
+        inspector = inspect(database.engine)
+        text_columns = {
+            f"{name}.{c['name']}"
+            for name in inspector.get_table_names()
+            if not name.startswith("reflection_answer_fts")  # the index: compacted instead
+            for c in inspector.get_columns(name)
+            if isinstance(c["type"], String)
+        }
+    finally:
+        database.dispose()
+    decided = [name for names in RETENTION_COLUMNS.values() for name in names]
+    assert len(decided) == len(set(decided))
+    assert set(decided) == text_columns
+
+
 def test_the_scheduler_sweeps_once_a_day_when_retention_is_set(db: Database) -> None:
     clock = FakeClock(NOW)
     with db.session() as session:
@@ -450,7 +768,8 @@ def test_circlebot_tick_also_runs_the_retention_sweep(tmp_path: Path, sqlite_url
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == (
-        "retention: cleared the text of 2 answers and 0 closed action items (older than 30 days)"
+        "retention: cleared the text of 2 answers, 0 action items and 0 demo sign-ups, "
+        "0 circle names, 0 demo-day titles, 0 team labels and 0 profiles (older than 30 days)"
     )
     assert answer_texts(Database(sqlite_url))[(old, "tried")] == (None, None)
 
