@@ -906,3 +906,34 @@ _PAIRING_PARSERS: dict[str, Callable[[list[Token]], Command]] = {
     "pairme": _no_arguments_then("pair-me", PairMe()),
     "team": _parse_team,
 }
+
+
+_SUBCOMMAND_WORDS = frozenset(
+    {
+        "help",
+        "?",
+        "-h",
+        "--help",
+        "create",
+        "rename",
+        "add",
+        "remove",
+        "members",
+        "archive",
+        "learnings",
+        "learning",
+        *_RHYTHM_PARSERS,
+        *_DATA_RIGHTS_PARSERS,
+        *_PAIRING_PARSERS,
+    }
+)
+
+
+def subcommand_word(text: str) -> str:
+    """The subcommand `text` starts with, safe for a log: one of ours, never what was typed
+    after it (a circle's name, a search, a team), nor an unknown first word."""
+    head = (text or "").split(maxsplit=1)
+    if not head:
+        return "help"
+    word = head[0].lower()
+    return word if word in _SUBCOMMAND_WORDS else "(not a subcommand)"

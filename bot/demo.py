@@ -49,7 +49,7 @@ from sqlmodel import col, select
 
 from bot.app import Services, bootstrap, build_app
 from bot.home import ACTION_ITEM_DONE
-from bot.logs import RedactSecrets
+from bot.logs import RedactPayloads, RedactSecrets
 from bot.messages import (
     ACTION_CHECKIN_SKIP,
     ACTION_DEMODAY_SIGNUP,
@@ -533,6 +533,7 @@ def logs_to(path: Path) -> Iterator[RedactSecrets]:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     redact = RedactSecrets()
+    handler.addFilter(RedactPayloads())
     handler.addFilter(redact)
     for old in saved_handlers:
         root.removeHandler(old)

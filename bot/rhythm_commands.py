@@ -569,7 +569,9 @@ def _cancel_demo_day(command: CancelDemoDay, inv: Invocation, deps: Deps, now: d
             )
         except (SlackApiError, SlackClientError, OSError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else None
-            logger.warning("could not announce a cancelled demo day: %s", error or exc)
+            logger.warning(
+                "could not announce a cancelled demo day: %s", error or type(exc).__name__
+            )
             hint = (
                 " Invite me with `/invite @Circlebot` so I can post there."
                 if error in ("not_in_channel", "channel_not_found")

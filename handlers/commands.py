@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from bot import circle_commands
 from bot.circle_commands import SORRY, Deps, Invocation
+from bot.commands import subcommand_word
 from handlers.registry import Registrar
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ def circle_command(
     try:
         outcome = circle_commands.start(invocation, deps)
     except Exception:
-        logger.exception("/circle %r failed before the ack", invocation.text[:80])
+        # The subcommand, never the text: it holds what people typed (names, searches).
+        logger.exception("/circle %s failed before the ack", subcommand_word(invocation.text))
         ack(text=SORRY, response_type="ephemeral")
         return
     ack(text=outcome.ack_text, response_type="ephemeral")
@@ -35,7 +37,7 @@ def circle_command(
     try:
         reply = outcome.follow_up()
     except Exception:
-        logger.exception("/circle %r failed after the ack", invocation.text[:80])
+        logger.exception("/circle %s failed after the ack", subcommand_word(invocation.text))
         reply = SORRY
     if reply:
         respond(text=reply, response_type="ephemeral", replace_original=False)

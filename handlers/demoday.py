@@ -210,7 +210,9 @@ def demoday_signup(
                 what_tried=existing.what_tried if existing else "",
             )
     except SignupRefused as refused:
-        logger.info("demoday_signup by %s on demo day %s refused: %s", user_id, raw_value, refused)
+        logger.info(
+            "demoday_signup by %s on demo day %s refused: %s", user_id, raw_value, refused.plain
+        )
         tell_clicker(respond, client, channel_id, user_id, refused.text)
         return
     except SQLAlchemyError:
@@ -273,7 +275,10 @@ def demoday_signup_submitted(
             )
     except SignupRefused as refused:
         logger.warning(
-            "demoday_signup_modal by %s for demo day %s refused: %s", user_id, demo_day_id, refused
+            "demoday_signup_modal by %s for demo day %s refused: %s",
+            user_id,
+            demo_day_id,
+            refused.plain,  # our words (`text` names the demo day and the circle)
         )
         ack(response_action="errors", errors={SIGNUP_TITLE_BLOCK: refused.plain})
         return

@@ -71,6 +71,7 @@ class _Injection:
     times: int
     match: Callable[[dict[str, Any]], bool] | None = None
     retry_after: float = 1.0
+    extra: dict[str, Any] | None = None
 
 
 @dataclass
@@ -429,18 +430,26 @@ class FakeSlack(SlackSide):
         times: int = 1,
         match: Callable[[dict[str, Any]], bool] | None = None,
         retry_after: float = 1.0,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         """Fail the next ``times`` calls of ``method`` (whose args satisfy ``match``).
 
         status 200 -> ``{"ok": false, "error": error}``; 500/503 -> an HTML error page like
         Slack's edge; other statuses -> the JSON error body with that status (429 adds
         ``Retry-After: 1``, or ``retry_after``: tests may ask for less than Slack's whole
-        seconds). ``method`` may also be "response_url" or "file_upload".
+        seconds). ``extra`` adds fields to the JSON body (Slack's ``response_metadata``, or
+        what a real error echoes of the request). ``method`` may also be "response_url" or
+        "file_upload".
         """
         with self._ctl_lock:
             self._injections.setdefault(method, []).append(
                 _Injection(
-                    error=error, status=status, times=times, match=match, retry_after=retry_after
+                    error=error,
+                    status=status,
+                    times=times,
+                    match=match,
+                    retry_after=retry_after,
+                    extra=extra,
                 )
             )
 
@@ -469,7 +478,9 @@ class FakeSlack(SlackSide):
                     body = _SERVER_ERROR_PAGES.get(inj.status)
                     if body is not None:
                         return inj.status, [("Content-Type", "text/html")], body
-                    payload = json.dumps({"ok": False, "error": inj.error}).encode()
+                    payload = json.dumps(
+                        {"ok": False, "error": inj.error, **(inj.extra or {})}
+                    ).encode()
                     headers = list(_JSON)
                     if inj.status == 429:
                         headers.append(("Retry-After", f"{inj.retry_after:g}"))
