@@ -252,9 +252,8 @@ def everyone_writes(bot: BotHarness, clock: FakeClock) -> None:
 
 
 def test_my_data_sends_everything_of_the_person_as_json_by_dm(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
-    bot = sqlite_bot
     circle_id = circle_with_people(bot)
     everyone_writes(bot, clock)
     sign_up(bot, clock, circle_id, ANA, "Pricing page v2")
@@ -316,28 +315,28 @@ def test_my_data_sends_everything_of_the_person_as_json_by_dm(
     assert uploads_to(bot, BEN) == [] and uploads_to(bot, FAC) == []
 
 
-def test_my_data_works_in_a_dm_with_the_bot(sqlite_bot: BotHarness) -> None:
-    circle_with_people(sqlite_bot)
-    reply = sqlite_bot.slash("my-data", user=BEN, channel=sqlite_bot.fake.dm_channel_of(BEN))
+def test_my_data_works_in_a_dm_with_the_bot(bot: BotHarness) -> None:
+    circle_with_people(bot)
+    reply = bot.slash("my-data", user=BEN, channel=bot.fake.dm_channel_of(BEN))
     assert reply.follow_ups[-1]["text"].startswith("Sent: your data is a JSON file")
-    _shared, raw = the_upload_to(sqlite_bot, BEN)
+    _shared, raw = the_upload_to(bot, BEN)
     data = json.loads(raw)
     assert data["reflections"] == [] and data["memberships"][0]["circle"] == "Product Leads"
 
 
-def test_my_data_and_forget_me_with_nothing_held_say_so(sqlite_bot: BotHarness) -> None:
-    circle_with_people(sqlite_bot)
+def test_my_data_and_forget_me_with_nothing_held_say_so(bot: BotHarness) -> None:
+    circle_with_people(bot)
     for command in ("my-data", "forget-me", "mydata"):
-        reply = sqlite_bot.slash(command, user=EVE)
+        reply = bot.slash(command, user=EVE)
         assert reply.ack_text == NOTHING_HELD and reply.follow_ups == []
-    assert sqlite_bot.calls("files.getUploadURLExternal") == []
-    assert sqlite_bot.calls("views.open") == []
+    assert bot.calls("files.getUploadURLExternal") == []
+    assert bot.calls("views.open") == []
 
 
-def test_my_data_says_when_slack_refuses_the_file(sqlite_bot: BotHarness) -> None:
-    circle_with_people(sqlite_bot)
-    sqlite_bot.fake.inject_error("files.completeUploadExternal", "file_uploads_disabled")
-    reply = sqlite_bot.slash("my-data", user=ANA)
+def test_my_data_says_when_slack_refuses_the_file(bot: BotHarness) -> None:
+    circle_with_people(bot)
+    bot.fake.inject_error("files.completeUploadExternal", "file_uploads_disabled")
+    reply = bot.slash("my-data", user=ANA)
     assert reply.follow_ups[-1]["text"] == (
         "I couldn't send your data just now (Slack said `file_uploads_disabled`). "
         "Please try `/circle my-data` again in a minute."
@@ -345,8 +344,8 @@ def test_my_data_says_when_slack_refuses_the_file(sqlite_bot: BotHarness) -> Non
     assert "Traceback" not in reply.all_text
 
 
-def test_data_rights_commands_take_no_arguments(sqlite_bot: BotHarness) -> None:
-    reply = sqlite_bot.slash("forget-me now please", user=ANA)
+def test_data_rights_commands_take_no_arguments(bot: BotHarness) -> None:
+    reply = bot.slash("forget-me now please", user=ANA)
     assert reply.ack_text.startswith("`/circle forget-me` takes no arguments (got “now please”).")
 
 
@@ -386,9 +385,8 @@ def dm_texts(bot: BotHarness, user: str) -> list[str]:
 
 
 def test_forget_me_asks_first_and_deletes_only_once_confirmed(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
-    bot = sqlite_bot
     circle_with_people(bot)
     everyone_writes(bot, clock)
     kept = rows_of(bot, ANA)
@@ -429,8 +427,7 @@ def test_forget_me_asks_first_and_deletes_only_once_confirmed(
     assert bot.slash("forget-me", user=ANA).ack_text == NOTHING_HELD
 
 
-def test_the_last_facilitator_is_told_to_hand_over_first(sqlite_bot: BotHarness) -> None:
-    bot = sqlite_bot
+def test_the_last_facilitator_is_told_to_hand_over_first(bot: BotHarness) -> None:
     circle_with_people(bot)
     reply = bot.slash("forget-me", user=FAC)
     assert reply.ack_text == (
@@ -446,9 +443,8 @@ def test_the_last_facilitator_is_told_to_hand_over_first(sqlite_bot: BotHarness)
 
 
 def test_a_facilitator_left_alone_after_the_modal_opened_is_refused_on_submit(
-    sqlite_bot: BotHarness,
+    bot: BotHarness,
 ) -> None:
-    bot = sqlite_bot
     circle_with_people(bot)
     bot.slash(f"add {mention(ANA)} as facilitator")
     view = forget_me_view(bot, FAC)
@@ -471,9 +467,8 @@ def export_rows(bot: BotHarness, user: str = FAC) -> tuple[dict[str, Any], list[
 
 
 def test_export_sends_the_readable_reflections_as_csv_to_the_facilitator(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
-    bot = sqlite_bot
     circle_with_people(bot)
     everyone_writes(bot, clock)
     # A hostile answer: a formula, quotes, a comma and a line break.
@@ -543,8 +538,7 @@ def test_export_sends_the_readable_reflections_as_csv_to_the_facilitator(
     assert answers["insight"] == '\'=HYPERLINK("http://evil","click"), then\n"quote"'
 
 
-def test_export_shows_who_left_slack(sqlite_bot: BotHarness, clock: FakeClock) -> None:
-    bot = sqlite_bot
+def test_export_shows_who_left_slack(bot: BotHarness, clock: FakeClock) -> None:
     circle_with_people(bot)
     bot.slash("checkin now")
     write_checkin(bot, BEN, tried="Paired with design", named=True)
@@ -557,8 +551,7 @@ def test_export_shows_who_left_slack(sqlite_bot: BotHarness, clock: FakeClock) -
     assert {r["author_name"] for r in rows} == {"Ben Weber (left Slack)"}
 
 
-def test_export_is_for_facilitators_in_their_circles_channel(sqlite_bot: BotHarness) -> None:
-    bot = sqlite_bot
+def test_export_is_for_facilitators_in_their_circles_channel(bot: BotHarness) -> None:
     circle_with_people(bot)
     for user in (ANA, DANA):
         reply = bot.slash("export", user=user)
@@ -574,10 +567,9 @@ def test_export_is_for_facilitators_in_their_circles_channel(sqlite_bot: BotHarn
 
 
 def test_reflections_kept_after_forget_me_are_not_attributed(
-    sqlite_bot: BotHarness, clock: FakeClock
+    bot: BotHarness, clock: FakeClock
 ) -> None:
     """An export after ANA is forgotten: her rows are gone and BEN's peer answer says so."""
-    bot = sqlite_bot
     circle_with_people(bot)
     everyone_writes(bot, clock)
     view = forget_me_view(bot, ANA)
