@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import select
 import shutil
 import sys
 import threading
@@ -265,7 +266,7 @@ def _repl(sandbox: Sandbox, stop: Callable[[], None]) -> None:
     speaker, channel = DEFAULT_SPEAKER, DEFAULT_CHANNEL
     try:
         while True:
-            line = input(f"{speaker} in #{channel}> ").strip()
+            line = _read_line(f"{speaker} in #{channel}> ").strip()
             try:
                 if line.startswith("as "):
                     sandbox.user_id(line[3:].strip())
@@ -282,6 +283,20 @@ def _repl(sandbox: Sandbox, stop: Callable[[], None]) -> None:
         print()
     finally:
         stop()
+
+
+def _read_line(prompt: str) -> str:
+    """`input()` that lets Ctrl-C and SIGTERM in: a process-wide signal may be delivered to
+    any thread, and a main thread blocked in `input()` would then never run the handler (the
+    sandbox hung on Ctrl-C about one time in three). Waiting in short selects keeps the main
+    thread running Python, so the handler runs within half a second."""
+    print(prompt, end="", flush=True)
+    while not select.select([sys.stdin], [], [], 0.5)[0]:
+        pass
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line
 
 
 def send(text: str, *, speaker: str, channel: str, state_file: Path = STATE_FILE) -> int:
