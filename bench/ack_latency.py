@@ -161,10 +161,10 @@ def run_bare(port: int, folder: str) -> None:
     from slack_bolt import Ack, App
 
     from bot.app import TrackedExecutor, build_web_client
-    from bot.logs import setup_logging
-    from bot.messages import SIGNUP_CALLBACK_ID
-    from bot.settings import load_settings
-    from bot.web import WebServer, make_wsgi_app, stop_on_signals
+    from bot.core.logs import setup_logging
+    from bot.core.settings import load_settings
+    from bot.core.web import WebServer, make_wsgi_app, stop_on_signals
+    from bot.rhythm.messages import SIGNUP_CALLBACK_ID
     from storage.db import Database
 
     settings = load_settings()
@@ -293,7 +293,7 @@ class Requests:
         return kind, body, headers
 
     def _submission(self, kind: str, user_id: str) -> dict[str, Any]:
-        from bot.messages import (
+        from bot.rhythm.messages import (
             SIGNUP_TITLE_ACTION,
             SIGNUP_TITLE_BLOCK,
             SIGNUP_TRIED_ACTION,

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bot.metrics import metrics_for_circle, metrics_for_circles  # noqa: E402
+from bot.digest.metrics import metrics_for_circle, metrics_for_circles  # noqa: E402
 from storage.db import Database  # noqa: E402
 
 TEAM = "T1"

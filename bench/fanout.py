@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import build_web_client
-from bot.delivery import Deliverer, DeliveryConfig
-from bot.settings import Settings
+from bot.core.settings import Settings
+from bot.delivery.engine import Deliverer, DeliveryConfig
 from storage.db import Database
 from storage.models import Circle, Membership, Person, Role, Schedule
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.pairing import Participant, PastPairing, pair_round
+from bot.pairing.rotation import Participant, PastPairing, pair_round
 
 
 def main() -> None:

@@ -19,10 +19,10 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
-from bot.delivery import Deliverer, DeliveryConfig
-from bot.replay import ReplayGuard
-from bot.scheduler import RhythmScheduler, leadership_for
-from bot.settings import Settings
+from bot.core.replay import ReplayGuard
+from bot.core.scheduler import RhythmScheduler, leadership_for
+from bot.core.settings import Settings
+from bot.delivery.engine import Deliverer, DeliveryConfig
 from prompts import questions
 from storage.db import Database
 

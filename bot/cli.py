@@ -15,12 +15,12 @@ import typer
 from slack_bolt.error import BoltError
 from sqlalchemy.exc import OperationalError
 
-from bot.settings import ConfigError, Settings, load_settings
+from bot.core.settings import ConfigError, Settings, load_settings
 from prompts import questions
 
 if TYPE_CHECKING:
     from bot.app import Services
-    from bot.scheduler import RhythmScheduler
+    from bot.core.scheduler import RhythmScheduler
 
 logger = logging.getLogger("circlebot")
 
@@ -56,7 +56,7 @@ def startup_errors() -> Iterator[None]:
 
 def _settings(**overrides: object) -> Settings:
     settings = load_settings(**overrides)
-    from bot.logs import setup_logging
+    from bot.core.logs import setup_logging
 
     setup_logging(settings.log_level, settings.secrets())
     return settings
@@ -104,7 +104,7 @@ def serve(
 
 def run_http(settings: Settings, *, host: str, ready: threading.Event | None = None) -> None:
     from bot.app import bootstrap, build_app, start_scheduler
-    from bot.web import WebServer, make_wsgi_app, stop_on_signals
+    from bot.core.web import WebServer, make_wsgi_app, stop_on_signals
 
     services = bootstrap(settings)
     app = build_app(services)
@@ -146,7 +146,7 @@ def run_socket(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.app import bootstrap, build_app, start_scheduler
-    from bot.web import stop_on_signals
+    from bot.core.web import stop_on_signals
 
     services = bootstrap(settings)
     app = build_app(services, socket_mode=True)
@@ -201,7 +201,7 @@ def tick(
         report = services.deliverer.tick(now)
         retention = None
         if settings.data_retention_days is not None:
-            from bot.data_rights import sweep_retention
+            from bot.data_rights.rights import sweep_retention
 
             retention = sweep_retention(services.db, now=now, days=settings.data_retention_days)
         services.db.dispose()
@@ -230,7 +230,7 @@ def demo(
 
     A previous demo's --out folder is replaced; any other non-empty folder is refused.
     """
-    from bot import demo as simulation
+    from bot.demo import run as simulation
 
     config = simulation.DemoConfig(participants=participants, weeks=weeks, seed=seed, out=out)
     try:

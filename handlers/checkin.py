@@ -20,7 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
-from bot.messages import ACTION_CHECKIN_SKIP, skipped_message
+from bot.rhythm.messages import ACTION_CHECKIN_SKIP, skipped_message
 from handlers.payloads import action_value, positive_id, tell_clicker
 from handlers.registry import Registrar
 from storage.models import Circle, Delivery

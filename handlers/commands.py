@@ -8,9 +8,9 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import circle_commands
-from bot.circle_commands import SORRY, Deps, Invocation
-from bot.commands import subcommand_word
+from bot.circles import commands as circle_commands
+from bot.circles.commands import SORRY, Deps, Invocation
+from bot.slash.parse import subcommand_word
 from handlers.registry import Registrar
 
 logger = logging.getLogger(__name__)

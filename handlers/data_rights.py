@@ -15,8 +15,8 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import data_rights
-from bot.circles import Refusal
+from bot.circles.rules import Refusal
+from bot.data_rights import rights as data_rights
 from handlers.home import SLACK_FAILURES, publish_home, slack_error
 from handlers.registry import Registrar
 

@@ -23,9 +23,10 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
 
-from bot import circles, mrkdwn
-from bot.circles import Refusal
-from bot.messages import (
+from bot.circles import rules as circles
+from bot.circles.rules import Refusal
+from bot.reflections.modal import NO_NUL
+from bot.rhythm.messages import (
     ACTION_DEMODAY_SIGNUP,
     SIGNUP_CALLBACK_ID,
     SIGNUP_TITLE_ACTION,
@@ -37,7 +38,7 @@ from bot.messages import (
     demoday_signup_confirmation,
     demoday_signup_modal,
 )
-from bot.reflection_modal import NO_NUL
+from bot.slack import mrkdwn
 from handlers.payloads import MAX_ID, action_value, positive_id, tell_clicker
 from handlers.registry import Registrar
 from storage.models import Circle, DemoDay, DemoSignup

@@ -18,12 +18,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import delivery_commands, digest
 from bot.app import Services
-from bot.channel_readers import read_channel_readers
-from bot.circle_commands import SORRY, Deps, Invocation
-from bot.circles import Refusal
-from bot.home import (
+from bot.circles.commands import SORRY, Deps, Invocation
+from bot.circles.rules import Refusal
+from bot.digest import compose as digest
+from bot.home.rows import (
     ACTION_CHECKIN_NOW,
     ACTION_DIGEST_PREVIEW,
     ACTION_SHOW_ALL,
@@ -32,6 +31,8 @@ from bot.home import (
     home_view,
     list_modal,
 )
+from bot.reflections.channel_readers import read_channel_readers
+from bot.rhythm import now as delivery_commands
 from handlers.payloads import action_value, positive_id, tell_clicker
 from handlers.registry import Registrar
 

@@ -21,11 +21,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot import reflections
 from bot.app import Services
-from bot.messages import ACTION_REFLECTION_EDIT, ACTION_REFLECTION_OPEN, reflection_saved_message
-from bot.pairing_commands import debrief_peer
-from bot.reflection_modal import (
+from bot.pairing.rounds import debrief_peer
+from bot.reflections import rules as reflections
+from bot.reflections.modal import (
     CALLBACK_ID,
     FOLLOW_UP_PREFIX,
     MAX_FOLLOW_UPS,
@@ -36,7 +35,12 @@ from bot.reflection_modal import (
     first_input_block_id,
     parse_submission,
 )
-from bot.reflections import Refused, Saved
+from bot.reflections.rules import Refused, Saved
+from bot.rhythm.messages import (
+    ACTION_REFLECTION_EDIT,
+    ACTION_REFLECTION_OPEN,
+    reflection_saved_message,
+)
 from handlers.home import answer_click, publish_home
 from handlers.payloads import action_value, positive_id, tell_clicker
 from handlers.registry import Registrar

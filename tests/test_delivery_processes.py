@@ -148,7 +148,7 @@ time.sleep(600)
 
 
 def test_scheduler_leadership_moves_when_the_leader_dies(postgres_url: str) -> None:
-    from bot.scheduler import PostgresLeadership
+    from bot.core.scheduler import PostgresLeadership
 
     db_url = postgres_url
     holder = subprocess.Popen(
@@ -172,7 +172,7 @@ def test_scheduler_leadership_moves_when_the_leader_dies(postgres_url: str) -> N
 
 
 def test_sqlite_allows_one_scheduler_per_database_file(sqlite_url: str) -> None:
-    from bot.scheduler import FileLeadership
+    from bot.core.scheduler import FileLeadership
 
     first, second = FileLeadership(Database(sqlite_url)), FileLeadership(Database(sqlite_url))
     assert first.acquire() and first.acquire()

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot.cli import cli
-from bot.demo import (
+from bot.demo.run import (
     MARKER,
     DemoConfig,
     DemoError,

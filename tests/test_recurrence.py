@@ -18,7 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.recurrence import (
+from bot.calendar.recurrence import (
     WeeklyRecurrence,
     WeeklyTrigger,
     fire_times_between,

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.recurrence import WeeklyRecurrence
-from bot.timeparse import (
+from bot.calendar.recurrence import WeeklyRecurrence
+from bot.calendar.timeparse import (
     DemoDaySpec,
     ParseError,
     ScheduleSpec,

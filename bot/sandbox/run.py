@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import Services, bootstrap, build_app, start_scheduler
+from bot.core.settings import ConfigError, LogLevel, Settings, load_settings
+from bot.core.web import WebServer, make_wsgi_app, stop_on_signals
 from bot.sandbox.fake_slack import FakeSlack
-from bot.settings import ConfigError, LogLevel, Settings, load_settings
-from bot.web import WebServer, make_wsgi_app, stop_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def _control_server(sandbox: Sandbox) -> ThreadingHTTPServer:
 
 
 def run_sandbox(*, port: int | None = None, interactive: bool | None = None) -> None:
-    from bot.logs import setup_logging
+    from bot.core.logs import setup_logging
 
     fake = FakeSlack(team_domain="circlebot-sandbox").start()
     fake.seed_demo_workspace()

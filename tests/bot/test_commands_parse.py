@@ -6,7 +6,7 @@ from datetime import date, time
 
 import pytest
 
-from bot.commands import (
+from bot.slash.parse import (
     SUBCOMMANDS,
     Away,
     Back,

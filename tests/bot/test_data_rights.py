@@ -22,8 +22,9 @@ from slack_sdk import WebClient
 from sqlalchemy import String, inspect
 from sqlmodel import Session, col, select
 
-from bot.action_items import open_items
-from bot.data_rights import (
+from bot.core.scheduler import FileLeadership, RhythmScheduler
+from bot.core.settings import ConfigError, load_settings
+from bot.data_rights.rights import (
     ARCHIVED_CIRCLE_NAME,
     PAST_DEMO_DAY_TITLE,
     PLACEHOLDER,
@@ -32,9 +33,8 @@ from bot.data_rights import (
     csv_cell,
     sweep_retention,
 )
-from bot.delivery import Deliverer
-from bot.scheduler import FileLeadership, RhythmScheduler
-from bot.settings import ConfigError, load_settings
+from bot.delivery.engine import Deliverer
+from bot.reflections.action_items import open_items
 from storage.db import Database
 from storage.models import (
     ActionItem,

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot import messages
-from bot.delivery import Deliverer, DeliveryConfig
-from bot.pacing import HEADROOM, PROBE_EVERY, PROBE_STEP, KeepAliveWebClient, SendPacer
+from bot.delivery.engine import Deliverer, DeliveryConfig
+from bot.rhythm import messages
+from bot.slack.pacing import HEADROOM, PROBE_EVERY, PROBE_STEP, KeepAliveWebClient, SendPacer
 from storage.models import Circle, Delivery, DeliveryStatus, DemoDay, DemoSignup
 from tests.factories import LONG_AGO, T, add_participant, make_circle, utc, weekly
 from tests.harness import ANA, BEN, CHANNEL, CHLOE, BotHarness

@@ -34,8 +34,9 @@ from zoneinfo import ZoneInfo
 from PIL import Image
 from sqlmodel import Session, col, select
 
-from bot import chart, digest
-from bot.delivery import DIGEST_DELIVERY_KINDS, Deliverer, DeliveryConfig
+from bot.delivery.engine import DIGEST_DELIVERY_KINDS, Deliverer, DeliveryConfig
+from bot.digest import chart
+from bot.digest import compose as digest
 from bot.sandbox.fake_slack import FakeUser
 from storage.models import (
     ActionItem,
@@ -734,7 +735,7 @@ def test_quiet_means_two_full_weeks_without_a_reflection(sqlite_bot: BotHarness)
 
 
 def test_digest_chart_setting_is_read_from_the_environment() -> None:
-    from bot.settings import load_settings
+    from bot.core.settings import load_settings
 
     assert load_settings(digest_chart="false").digest_chart is False
     assert load_settings().digest_chart is True

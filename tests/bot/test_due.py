@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from bot.due import due_messages
+from bot.rhythm.due import due_messages
 from storage.db import Database
 from storage.models import Circle, Delivery, DeliveryStatus, DemoDay, Person, SkipDay
 from tests.factories import LONG_AGO, T, add_participant, make_circle, utc, weekly

@@ -14,10 +14,11 @@ from alembic import command
 from sqlalchemy import text
 from sqlmodel import Session
 
-from bot import learnings, reflections
-from bot.circles import Refusal
-from bot.learnings import Match, excerpt, fts5_query, results_text, search, search_words
-from bot.reflection_modal import Answer, ParsedReflection
+from bot.circles.rules import Refusal
+from bot.reflections import learnings
+from bot.reflections import rules as reflections
+from bot.reflections.learnings import Match, excerpt, fts5_query, results_text, search, search_words
+from bot.reflections.modal import Answer, ParsedReflection
 from storage.db import Database
 from storage.migrate import alembic_config
 from storage.models import Delivery, DeliveryStatus, Reflection, ReflectionAnswer, Visibility

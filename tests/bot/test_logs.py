@@ -26,8 +26,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from bot.commands import subcommand_word
-from bot.logs import (
+from bot.core.logs import (
     NOT_LOGGED,
     PERSON_FACING,
     RedactPayloads,
@@ -35,6 +34,7 @@ from bot.logs import (
     describe_exception,
     setup_logging,
 )
+from bot.slash.parse import subcommand_word
 from storage.db import Database
 from tests.handlers.test_data_rights_commands import (
     _submit,
@@ -280,7 +280,7 @@ def test_exceptions_are_logged_without_what_they_carry(db_url: str) -> None:
 
 
 def test_refusals_shown_to_people_are_logged_by_class_only() -> None:
-    from bot.commands import CommandError
+    from bot.slash.parse import CommandError
 
     try:
         try:
@@ -290,7 +290,7 @@ def test_refusals_shown_to_people_are_logged_by_class_only() -> None:
     except RuntimeError as exc:
         shown = _format(_record("failed", exc=exc))
     assert MARKER not in shown
-    assert "bot.commands.CommandError (its message may quote what a person wrote" in shown
+    assert "bot.slash.parse.CommandError (its message may quote what a person wrote" in shown
     assert "RuntimeError: the command failed" in shown  # other messages stay
     assert "The above exception was the direct cause" in shown
     assert shown.count("Traceback (most recent call last)") == 2

@@ -11,7 +11,7 @@ import yaml
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.messages import (
+from bot.rhythm.messages import (
     checkin_message,
     demoday_cancelled_message,
     demoday_reminder_message,

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import Session
 
-from bot.metrics import (
+from bot.digest.metrics import (
     Figure,
     LateAnswers,
     Missing,

@@ -7,7 +7,7 @@ from itertools import combinations
 
 import pytest
 
-from bot.pairing import Participant, PastPairing, Round, pair_round
+from bot.pairing.rotation import Participant, PastPairing, Round, pair_round
 
 
 def people(n: int, teams: int | None = None) -> list[Participant]:

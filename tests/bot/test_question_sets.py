@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import ConfigError, load_settings
+from bot.core.settings import ConfigError, load_settings
 from prompts import questions
 from prompts.questions import (
     QUESTION_KINDS,

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.messages import reflection_saved_message
-from bot.reflection_modal import (
+from bot.reflections.modal import (
     CALLBACK_ID,
     MAX_FOLLOW_UPS,
     Answer,
@@ -21,6 +20,7 @@ from bot.reflection_modal import (
     decode_metadata,
     parse_submission,
 )
+from bot.rhythm.messages import reflection_saved_message
 from bot.sandbox.fake_validation import check_view
 from prompts.questions import Question, load_question_set
 from storage.models import Visibility

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.logs import RedactSecrets
-from bot.settings import ConfigError, load_settings
+from bot.core.logs import RedactSecrets
+from bot.core.settings import ConfigError, load_settings
 
 GOOD = {
     "SLACK_BOT_TOKEN": "xoxb-123-456-abcdef",

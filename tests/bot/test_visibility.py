@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import Session, col, select
 
-from bot.visibility import (
+from bot.reflections.visibility import (
     Audience,
     may_read,
     may_read_in_session,

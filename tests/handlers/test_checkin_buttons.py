@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 import handlers.checkin
-from bot.messages import checkin_message, nudge_message
+from bot.rhythm.messages import checkin_message, nudge_message
 from storage.models import Circle, Delivery, DeliveryStatus
 from tests.harness import ANA, BEN, TEAM, BotHarness, FakeClock
 

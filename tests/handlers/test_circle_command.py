@@ -251,7 +251,7 @@ def test_database_failing_midway_writes_nothing(
     circle_id = create_circle(bot)
     from sqlalchemy.exc import OperationalError
 
-    from bot import circles
+    from bot.circles import rules as circles
 
     real_add = circles.add_people
 

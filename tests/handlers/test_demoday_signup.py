@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 import handlers.demoday
-from bot.messages import demoday_reminder_message
+from bot.rhythm.messages import demoday_reminder_message
 from storage.models import Circle, DemoDay, DemoSignup, Membership, Role
 from tests.harness import ANA, BEN, CHANNEL, EVE, FAC, TEAM, BotHarness, FakeClock
 

@@ -7,7 +7,7 @@ import time
 import urllib.error
 import urllib.request
 
-from bot.web import WebServer, make_wsgi_app
+from bot.core.web import WebServer, make_wsgi_app
 from storage.db import Database
 from tests.harness import CHANNEL, FAC, BotHarness
 

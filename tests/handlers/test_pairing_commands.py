@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.delivery import Deliverer
-from bot.pairing import Participant, PastPairing, pair_round
-from bot.pairing_commands import round_seed
+from bot.delivery.engine import Deliverer
+from bot.pairing.rotation import Participant, PastPairing, pair_round
+from bot.pairing.rounds import round_seed
 from storage.models import Delivery, Membership, PairingMember, PairingRound
 from tests.handlers.test_data_rights_commands import forget_me_view, mention, the_upload_to
 from tests.harness import ANA, BEN, CHANNEL, CHLOE, DANA, EVE, FAC, BotHarness, FakeClock

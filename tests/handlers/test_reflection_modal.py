@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-import bot.reflections as reflection_rules
-from bot.messages import checkin_message, nudge_message
-from bot.reflection_modal import parse_submission
+import bot.reflections.rules as reflection_rules
+from bot.reflections.modal import parse_submission
+from bot.rhythm.messages import checkin_message, nudge_message
 from storage.models import (
     ActionItem,
     ActionItemStatus,

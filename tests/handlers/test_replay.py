@@ -20,7 +20,7 @@ from slack_bolt.middleware.request_verification import RequestVerification
 from sqlalchemy import func, inspect, select, update
 
 from bot.app import build_app
-from bot.replay import CLEANUP_EVERY_SECONDS, MARGIN_SECONDS, WINDOW_SECONDS, ReplayGuard
+from bot.core.replay import CLEANUP_EVERY_SECONDS, MARGIN_SECONDS, WINDOW_SECONDS, ReplayGuard
 from bot.sandbox.fake_senders import form_body, interaction_body
 from storage.db import Database
 from storage.migrate import alembic_config

@@ -978,7 +978,7 @@ def test_a_circle_archived_while_looking_up_the_zone_gets_nothing_new(
 ) -> None:
     start_circle(bot)
     clock.advance(days=2)
-    from bot import people
+    from bot.slack import people
 
     real = people.look_up_people
 

@@ -28,8 +28,16 @@ from typing import Any
 from hypothesis import strategies as st
 from sqlmodel import SQLModel, col, select
 
-from bot.circle_commands import SORRY
-from bot.commands import (
+from bot.circles.commands import SORRY
+from bot.rhythm.messages import (
+    SIGNUP_TITLE_ACTION,
+    SIGNUP_TITLE_BLOCK,
+    SIGNUP_TRIED_ACTION,
+    SIGNUP_TRIED_BLOCK,
+    checkin_message,
+)
+from bot.slack.mrkdwn import escape, unescape
+from bot.slash.parse import (
     MAX_CIRCLE_NAME,
     SUBCOMMANDS,
     Add,
@@ -48,14 +56,6 @@ from bot.commands import (
     Unschedule,
     parse,
 )
-from bot.messages import (
-    SIGNUP_TITLE_ACTION,
-    SIGNUP_TITLE_BLOCK,
-    SIGNUP_TRIED_ACTION,
-    SIGNUP_TRIED_BLOCK,
-    checkin_message,
-)
-from bot.mrkdwn import escape, unescape
 from prompts.questions import load_question_set
 from storage.models import (
     ActionItem,
@@ -949,7 +949,7 @@ SIGNUP_CHANNEL = "CSIGNUP"
 
 
 def signup_world(bot: BotHarness, clock: FakeClock) -> SignupWorld:
-    from bot.messages import demoday_reminder_message
+    from bot.rhythm.messages import demoday_reminder_message
 
     bot.fake.add_channel(SIGNUP_CHANNEL, "demos", [FAC, ANA, DANA, EVE])
     bot.slash("create Demos", channel=SIGNUP_CHANNEL)

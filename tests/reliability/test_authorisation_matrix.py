@@ -40,12 +40,12 @@ import pytest
 from slack_bolt import App
 from sqlmodel import select
 
-from bot import circles
-from bot.commands import SUBCOMMANDS
-from bot.data_rights import FORGET_ME_CALLBACK_ID
-from bot.home import NOT_FACILITATOR
-from bot.messages import checkin_message, demoday_reminder_message
+from bot.circles import rules as circles
+from bot.data_rights.rights import FORGET_ME_CALLBACK_ID
+from bot.home.rows import NOT_FACILITATOR
+from bot.rhythm.messages import checkin_message, demoday_reminder_message
 from bot.sandbox.fake_slack import FakeUser, RecordedCall
+from bot.slash.parse import SUBCOMMANDS
 from handlers import register_all
 from handlers.home import NOT_FACILITATOR_PREVIEW
 from storage.models import (

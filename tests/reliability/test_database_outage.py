@@ -37,10 +37,10 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
-from bot import delivery as delivery_module
-from bot.delivery import Deliverer, DeliveryConfig, _GroupWriter
+from bot.core.scheduler import ADVISORY_LOCK_KEY, PostgresLeadership
+from bot.delivery import engine as delivery_module
+from bot.delivery.engine import Deliverer, DeliveryConfig, _GroupWriter
 from bot.sandbox.fake_slack import FakeSlack
-from bot.scheduler import ADVISORY_LOCK_KEY, PostgresLeadership
 from storage.db import Database
 from storage.models import DeliveryStatus
 from tests.bot.test_delivery import MONDAY_0900_LONDON, deliveries, dms_to, set_up_checkin

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bot.circle_commands import SORRY
-from bot.commands import SUBCOMMANDS, CommandError, Help, parse
+from bot.circles.commands import SORRY
+from bot.slash.parse import SUBCOMMANDS, CommandError, Help, parse
 from tests.harness import FAC, BotHarness
 from tests.reliability.conftest import fuzz_settings
 from tests.reliability.fuzzing import (

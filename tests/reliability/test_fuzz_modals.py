@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.reflections import TAMPERED
+from bot.reflections.rules import TAMPERED
 from tests.harness import ANA, EVE, BotHarness, FakeClock
 from tests.reliability.conftest import fuzz_settings
 from tests.reliability.fuzzing import (

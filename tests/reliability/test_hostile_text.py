@@ -31,10 +31,10 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot import data_rights
-from bot.mrkdwn import escape
-from bot.reflection_modal import Answer, ParsedReflection
+from bot.data_rights import rights as data_rights
+from bot.reflections.modal import Answer, ParsedReflection
 from bot.sandbox.fake_slack import FakeUser, RecordedCall
+from bot.slack.mrkdwn import escape
 from storage.models import (
     ActionItem,
     Circle,
@@ -152,7 +152,7 @@ def world(shared_bot: BotHarness, shared_clock: FakeClock) -> Iterator[World]:
         )
 
     # Ana signs up to demo from the channel's reminder.
-    from bot.messages import demoday_reminder_message
+    from bot.rhythm.messages import demoday_reminder_message
 
     reminder = demoday_reminder_message(
         circle_name=CIRCLE_NAME,

@@ -17,9 +17,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.delivery import TickReport
-from bot.pacing import SendPacer
+from bot.delivery.engine import TickReport
 from bot.sandbox.fake_slack import FakeUser
+from bot.slack.pacing import SendPacer
 from storage.models import DeliveryStatus
 from tests.bot.test_delivery import MONDAY_0900_LONDON, SCHEDULED_AT, FakeTime, deliveries
 from tests.factories import add_participant, make_circle, weekly
