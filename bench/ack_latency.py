@@ -160,11 +160,12 @@ def run_bare(port: int, folder: str) -> None:
     """
     from slack_bolt import Ack, App
 
-    from bot.app import TrackedExecutor, build_web_client
+    from bot.app import build_web_client
     from bot.core.logs import setup_logging
     from bot.core.settings import load_settings
     from bot.core.web import WebServer, make_wsgi_app, stop_on_signals
     from bot.rhythm.messages import SIGNUP_CALLBACK_ID
+    from bot.services import TrackedExecutor
     from storage.db import Database
 
     settings = load_settings()

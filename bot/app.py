@@ -7,11 +7,8 @@ and the sandbox can build as many independent bots as they like.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_bolt import App, BoltContext
@@ -22,50 +19,14 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from bot.core.replay import ReplayGuard
 from bot.core.scheduler import RhythmScheduler, leadership_for
 from bot.core.settings import Settings
+from bot.data_rights.rights import retention_job
 from bot.delivery.engine import Deliverer, DeliveryConfig
+from bot.services import Services, TrackedExecutor, utc_now
+from handlers import register_all
 from prompts import questions
 from storage.db import Database
 
 logger = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class TrackedExecutor(ThreadPoolExecutor):
-    """Runs Bolt listeners after the ack; can wait until no work is in flight."""
-
-    def __init__(self, max_workers: int = 16) -> None:
-        super().__init__(max_workers=max_workers, thread_name_prefix="listener")
-        self._pending = 0
-        self._idle = threading.Condition()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        with self._idle:
-            self._pending += 1
-        future = super().submit(fn, *args, **kwargs)
-        future.add_done_callback(self._done)
-        return future
-
-    def _done(self, _future: Future[Any]) -> None:
-        with self._idle:
-            self._pending -= 1
-            self._idle.notify_all()
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
-
-
-@dataclass
-class Services:
-    settings: Settings
-    db: Database
-    client: WebClient
-    executor: TrackedExecutor
-    deliverer: Deliverer
-    clock: Callable[[], datetime] = utc_now
 
 
 def build_web_client(settings: Settings) -> WebClient:
@@ -117,21 +78,21 @@ def bootstrap(
 
 
 def start_scheduler(services: Services) -> RhythmScheduler:
-    """Run the delivery tick continuously (only the elected leader actually ticks)."""
+    """Run the delivery tick continuously (only the elected leader actually ticks), and the
+    retention sweep once a day when DATA_RETENTION_DAYS is set."""
+    days = services.settings.data_retention_days
     scheduler = RhythmScheduler(
         services.deliverer,
         leadership_for(services.db),
         clock=services.clock,
         interval_seconds=services.settings.tick_seconds,
-        retention_days=services.settings.data_retention_days,
+        daily=None if days is None else retention_job(services.db, days),
     )
     scheduler.start()
     return scheduler
 
 
 def build_app(services: Services, *, socket_mode: bool = False) -> App:
-    from handlers import register_all
-
     settings = services.settings
     app = App(
         client=services.client,  # carries the bot token, base URL and retry handlers
@@ -160,3 +121,13 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
     app.use(provide_services)
     register_all(app, services.executor)
     return app
+
+
+def shutdown(services: Services, scheduler: RhythmScheduler | None = None) -> None:
+    """Stop scheduling, let listeners in flight finish, close the database."""
+    if scheduler is not None:
+        scheduler.shutdown()
+    services.executor.wait_idle(timeout=10)
+    services.executor.shutdown(wait=True)
+    services.db.dispose()
+    logger.info("Circlebot stopped")

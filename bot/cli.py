@@ -15,12 +15,12 @@ import typer
 from slack_bolt.error import BoltError
 from sqlalchemy.exc import OperationalError
 
+from bot.app import shutdown
 from bot.core.settings import ConfigError, Settings, load_settings
 from prompts import questions
 
 if TYPE_CHECKING:
-    from bot.app import Services
-    from bot.core.scheduler import RhythmScheduler
+    pass
 
 logger = logging.getLogger("circlebot")
 
@@ -123,16 +123,6 @@ def run_http(settings: Settings, *, host: str, ready: threading.Event | None = N
         shutdown(services, scheduler)
 
 
-def shutdown(services: Services, scheduler: RhythmScheduler | None = None) -> None:
-    """Stop scheduling, let listeners in flight finish, close the database."""
-    if scheduler is not None:
-        scheduler.shutdown()
-    services.executor.wait_idle(timeout=10)
-    services.executor.shutdown(wait=True)
-    services.db.dispose()
-    logger.info("Circlebot stopped")
-
-
 @cli.command()
 def socket() -> None:
     """Connect to Slack over Socket Mode (needs SLACK_APP_TOKEN; no public URL needed)."""
@@ -195,19 +185,17 @@ def tick(
         settings = _settings()
         settings.require("SLACK_BOT_TOKEN")
         from bot.app import bootstrap
+        from bot.data_rights.rights import retention_job
 
         services = bootstrap(settings)
         now = moment or services.clock()
         report = services.deliverer.tick(now)
-        retention = None
-        if settings.data_retention_days is not None:
-            from bot.data_rights.rights import sweep_retention
-
-            retention = sweep_retention(services.db, now=now, days=settings.data_retention_days)
+        days = settings.data_retention_days
+        retention = None if days is None else retention_job(services.db, days)(now)
         services.db.dispose()
     typer.echo(f"tick at {now:%Y-%m-%dT%H:%M:%SZ}: {report.line()}")
     if retention is not None:
-        typer.echo(f"{retention.line()} (older than {settings.data_retention_days} days)")
+        typer.echo(retention)
 
 
 @cli.command()

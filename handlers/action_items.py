@@ -15,9 +15,9 @@ from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import Services
 from bot.home.rows import ACTION_ITEM_DONE
 from bot.reflections.action_items import apply_follow_up
+from bot.services import Services
 from bot.slack import mrkdwn
 from handlers.home import TRY_AGAIN, answer_click, clicker
 from handlers.payloads import action_value, positive_id

@@ -18,7 +18,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import Services
 from bot.circles.commands import SORRY, Deps, Invocation
 from bot.circles.rules import Refusal
 from bot.digest import compose as digest
@@ -33,6 +32,7 @@ from bot.home.rows import (
 )
 from bot.reflections.channel_readers import read_channel_readers
 from bot.rhythm import now as delivery_commands
+from bot.services import Services
 from handlers.payloads import action_value, positive_id, tell_clicker
 from handlers.registry import Registrar
 

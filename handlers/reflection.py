@@ -21,7 +21,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.app import Services
 from bot.pairing.rounds import debrief_peer
 from bot.reflections import rules as reflections
 from bot.reflections.modal import (
@@ -41,6 +40,7 @@ from bot.rhythm.messages import (
     ACTION_REFLECTION_OPEN,
     reflection_saved_message,
 )
+from bot.services import Services
 from handlers.home import answer_click, publish_home
 from handlers.payloads import action_value, positive_id, tell_clicker
 from handlers.registry import Registrar

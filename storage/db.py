@@ -18,9 +18,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
+from storage.migrate import upgrade
+
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 READ_ONLY_OPTION = "circlebot_read_only"
 
 
@@ -163,8 +164,6 @@ class Database:
 
     def upgrade(self) -> None:
         """Bring the schema to the newest Alembic revision."""
-        from storage.migrate import upgrade
-
         upgrade(self.engine)
 
     def dispose(self) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from storage.db import MIGRATIONS_DIR
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -11,10 +11,11 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot.app import Services, bootstrap, build_app
+from bot.app import bootstrap, build_app
 from bot.core.settings import Settings
 from bot.core.web import WebServer, make_wsgi_app
 from bot.sandbox.fake_slack import FakeSlack, FakeUser, RecordedCall
+from bot.services import Services
 from storage.models import Circle, Membership, Person
 
 TEAM = "T0CIRCLE"

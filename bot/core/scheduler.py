@@ -9,8 +9,9 @@ the leader ticks:
 - SQLite: an exclusive file lock beside the database file (one process schedules).
 `circlebot tick` does not need the lock: claims keep it exactly-once anyway.
 
-With DATA_RETENTION_DAYS set, the leader also clears old text people wrote once a day, after a
-tick (bot/data_rights.sweep_retention; idempotent, so a second process doing it is harmless).
+A `daily` job (the retention sweep when DATA_RETENTION_DAYS is set: bot/app.py wires it) runs on
+the leader once a day, after a tick; it must be idempotent, so a second process doing it is
+harmless.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from storage.db import Database
 logger = logging.getLogger(__name__)
 
 ADVISORY_LOCK_KEY = 0x636972636C65626F  # "circlebo"
-RETENTION_EVERY = timedelta(days=1)
-RETENTION_RETRY = timedelta(hours=1)  # after a failed sweep: soon, but not every tick
+DAILY_EVERY = timedelta(days=1)
+DAILY_RETRY = timedelta(hours=1)  # after a failure: soon, but not every tick
 
 
 class Leadership(Protocol):
@@ -149,13 +150,13 @@ class RhythmScheduler:
         *,
         clock: Callable[[], datetime],
         interval_seconds: int = 30,
-        retention_days: int | None = None,
+        daily: Callable[[datetime], str] | None = None,
     ) -> None:
         self.deliverer = deliverer
         self.leadership = leadership
         self.clock = clock
-        self.retention_days = retention_days
-        self._next_retention: datetime | None = None  # None: at the first tick
+        self.daily = daily  # returns a line for the log
+        self._next_daily: datetime | None = None  # None: at the first tick
         self._lock = threading.Lock()
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._scheduler.add_job(
@@ -187,24 +188,20 @@ class RhythmScheduler:
             else:
                 if report.registered or report.sent or report.failed or report.retrying:
                     logger.info("tick: %s", report.line())
-            self.sweep_retention_if_due()
+            self.run_daily_if_due()
 
-    def sweep_retention_if_due(self) -> None:
-        """Clear old text people wrote at most once a day (DATA_RETENTION_DAYS)."""
-        if self.retention_days is None:
+    def run_daily_if_due(self) -> None:
+        """The daily job, at most once a day (an hour later after a failure)."""
+        if self.daily is None:
             return
         now = self.clock()
-        if self._next_retention is not None and now < self._next_retention:
+        if self._next_daily is not None and now < self._next_daily:
             return
-        # Imported when first needed: it builds on the /circle command modules, which the
-        # scheduler (imported by bot.app) does not otherwise load.
-        from bot.data_rights.rights import sweep_retention
-
         try:
-            report = sweep_retention(self.deliverer.db, now=now, days=self.retention_days)
+            line = self.daily(now)
         except Exception:
-            logger.exception("the retention sweep failed; retrying in an hour")
-            self._next_retention = now + RETENTION_RETRY
+            logger.exception("the daily job failed; retrying in an hour")
+            self._next_daily = now + DAILY_RETRY
             return
-        self._next_retention = now + RETENTION_EVERY
-        logger.info("%s (older than %d days)", report.line(), self.retention_days)
+        self._next_daily = now + DAILY_EVERY
+        logger.info("%s", line)

@@ -21,7 +21,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -997,6 +997,15 @@ def sweep_retention(
     elif changed:
         _vacuum(db, changed)
     return report
+
+
+def retention_job(db: Database, days: int) -> Callable[[datetime], str]:
+    """The scheduler's daily job for DATA_RETENTION_DAYS: sweep, and say what was cleared."""
+
+    def sweep(now: datetime) -> str:
+        return f"{sweep_retention(db, now=now, days=days).line()} (older than {days} days)"
+
+    return sweep
 
 
 def _vacuum(db: Database, tables: Sequence[str]) -> None:

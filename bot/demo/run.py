@@ -47,7 +47,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, inspect, text
 from sqlmodel import col, select
 
-from bot.app import Services, bootstrap, build_app
+from bot.app import bootstrap, build_app
 from bot.core.logs import RedactPayloads, RedactSecrets
 from bot.core.settings import load_settings
 from bot.core.web import WebServer, make_wsgi_app
@@ -63,6 +63,7 @@ from bot.rhythm.messages import (
     SIGNUP_TRIED_BLOCK,
 )
 from bot.sandbox.fake_slack import FakeSlack, FakeUser, RecordedCall
+from bot.services import Services
 from storage.models import (
     ActionItem,
     Delivery,

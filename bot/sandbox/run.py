@@ -23,10 +23,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bot.app import Services, bootstrap, build_app, start_scheduler
+from bot.app import bootstrap, build_app, shutdown, start_scheduler
 from bot.core.settings import ConfigError, LogLevel, Settings, load_settings
 from bot.core.web import WebServer, make_wsgi_app, stop_on_signals
 from bot.sandbox.fake_slack import FakeSlack
+from bot.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -216,8 +217,6 @@ def run_sandbox(*, port: int | None = None, interactive: bool | None = None) -> 
     finally:
         control.shutdown()
         STATE_FILE.unlink(missing_ok=True)
-        from bot.cli import shutdown
-
         shutdown(services, scheduler)
         fake.stop()
 

@@ -31,6 +31,7 @@ from bot.data_rights.rights import (
     RETENTION_COLUMNS,
     RetentionReport,
     csv_cell,
+    retention_job,
     sweep_retention,
 )
 from bot.delivery.engine import Deliverer
@@ -701,7 +702,9 @@ def test_the_scheduler_sweeps_once_a_day_when_retention_is_set(db: Database) -> 
     off.run_once()
     assert answer_texts(db)[(first, "tried")] == ("first", None)
 
-    scheduler = RhythmScheduler(Deliverer(db, client), leadership, clock=clock, retention_days=30)
+    scheduler = RhythmScheduler(
+        Deliverer(db, client), leadership, clock=clock, daily=retention_job(db, 30)
+    )
     scheduler.run_once()
     assert answer_texts(db)[(first, "tried")] == (None, None)
     with db.session() as session:
