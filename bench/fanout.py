@@ -22,11 +22,13 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from bot.app import make_deliverer
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import build_web_client
 from bot.core.settings import Settings
-from bot.delivery.engine import Deliverer, DeliveryConfig
+from bot.delivery.engine import DeliveryConfig
 from storage.db import Database
 from storage.models import Circle, Membership, Person, Role, Schedule
 
@@ -107,7 +109,7 @@ def run(people: int, limit: int | None, window: float, concurrency: int) -> dict
             slack_api_url=slack["api_url"],
             database_url=f"sqlite:///{folder}/bench.db",
         )
-        deliverer = Deliverer(
+        deliverer = make_deliverer(
             db, build_web_client(settings), config=DeliveryConfig(concurrency=concurrency)
         )
         started, cpu_started = time.perf_counter(), time.process_time()

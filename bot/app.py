@@ -20,7 +20,11 @@ from bot.core.replay import ReplayGuard
 from bot.core.scheduler import RhythmScheduler, leadership_for
 from bot.core.settings import Settings
 from bot.data_rights.rights import retention_job
-from bot.delivery.engine import Deliverer, DeliveryConfig
+from bot.delivery.engine import Deliverer, DeliveryConfig, wall_clock
+from bot.delivery.kinds import MessageKinds
+from bot.digest.kinds import DigestKinds
+from bot.pairing.kinds import PairingKinds
+from bot.rhythm.kinds import RhythmKinds
 from bot.services import Services, TrackedExecutor, utc_now
 from handlers import register_all
 from prompts import questions
@@ -47,6 +51,23 @@ def build_web_client(settings: Settings) -> WebClient:
     )
 
 
+def message_kinds(*, charts: bool = True) -> tuple[MessageKinds, ...]:
+    """What each feature sends through the delivery engine (bot/delivery/kinds.py)."""
+    return (RhythmKinds(), DigestKinds(charts=charts), PairingKinds())
+
+
+def make_deliverer(
+    db: Database,
+    client: WebClient,
+    *,
+    config: DeliveryConfig | None = None,
+    charts: bool = True,
+    clock: Callable[[], datetime] = wall_clock,
+) -> Deliverer:
+    """The delivery engine with every feature's message kinds plugged in."""
+    return Deliverer(db, client, kinds=message_kinds(charts=charts), config=config, clock=clock)
+
+
 def bootstrap(
     settings: Settings, *, clock: Callable[[], datetime] = utc_now, migrate: bool = True
 ) -> Services:
@@ -57,15 +78,15 @@ def bootstrap(
     if migrate:
         db.upgrade()
     client = build_web_client(settings)
-    deliverer = Deliverer(
+    deliverer = make_deliverer(
         db,
         client,
         config=DeliveryConfig(
             grace=timedelta(hours=settings.missed_grace_hours),
             lease=timedelta(seconds=settings.delivery_lease_seconds),
             concurrency=settings.send_concurrency,
-            digest_chart=settings.digest_chart,
         ),
+        charts=settings.digest_chart,
     )
     return Services(
         settings=settings,

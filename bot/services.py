@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 
 from bot.core.settings import Settings
 from bot.delivery.engine import Deliverer
+from bot.slash.base import Deps
 from storage.db import Database
 
 
@@ -54,3 +55,13 @@ class Services:
     executor: TrackedExecutor
     deliverer: Deliverer
     clock: Callable[[], datetime] = utc_now
+
+    def deps(self, client: WebClient) -> Deps:
+        """What a `/circle` subcommand works with, answering through this request's client."""
+        return Deps(
+            db=self.db,
+            client=client,
+            clock=self.clock,
+            deliverer=self.deliverer,
+            settings=self.settings,
+        )

@@ -8,9 +8,9 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot.circles import commands as circle_commands
-from bot.circles.commands import SORRY, Deps, Invocation
-from bot.slash.parse import subcommand_word
+from bot.slash import table
+from bot.slash.base import SORRY, Invocation
+from bot.slash.table import subcommand_word
 from handlers.registry import Registrar
 
 logger = logging.getLogger(__name__)
@@ -22,10 +22,10 @@ def circle_command(
     ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
 ) -> None:
     services = context["services"]
-    deps = Deps(db=services.db, client=client, clock=services.clock, deliverer=services.deliverer)
+    deps = services.deps(client)
     invocation = Invocation.from_payload(command)
     try:
-        outcome = circle_commands.start(invocation, deps)
+        outcome = table.start(invocation, deps)
     except Exception:
         # The subcommand, never the text: it holds what people typed (names, searches).
         logger.exception("/circle %s failed before the ack", subcommand_word(invocation.text))

@@ -18,7 +18,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.circles.commands import SORRY, Deps, Invocation
 from bot.circles.rules import Refusal
 from bot.digest import compose as digest
 from bot.home.rows import (
@@ -33,6 +32,7 @@ from bot.home.rows import (
 from bot.reflections.channel_readers import read_channel_readers
 from bot.rhythm import now as delivery_commands
 from bot.services import Services
+from bot.slash.base import SORRY, Invocation
 from handlers.payloads import action_value, positive_id, tell_clicker
 from handlers.registry import Registrar
 
@@ -198,7 +198,7 @@ def checkin_now_clicked(
         channel_name="",
         text="checkin now",
     )
-    deps = Deps(db=services.db, client=client, clock=services.clock, deliverer=services.deliverer)
+    deps = services.deps(client)
     try:
         outcome = delivery_commands.send_now("checkin", invocation, deps)
     except Refusal as refusal:  # paused, or nobody to send to

@@ -55,12 +55,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from datetime import time
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+
+from storage.models import Schedule
 
 __all__ = [
     "WeeklyRecurrence",
@@ -285,3 +288,12 @@ class WeeklyTrigger(BaseTrigger):
 
     def __repr__(self) -> str:
         return f"WeeklyTrigger({self.recurrence!r}, {self.timezone.key!r})"
+
+
+def recurrence_of(schedule: Schedule) -> WeeklyRecurrence:
+    return WeeklyRecurrence(
+        weekday=schedule.weekday,
+        at=time(schedule.at_minute // 60, schedule.at_minute % 60),
+        interval_weeks=schedule.interval_weeks,
+        anchor=schedule.anchor,
+    )

@@ -1,54 +1,35 @@
-"""What each `/circle` subcommand does, independent of Bolt.
+"""The circle's own subcommands: create, add, remove, members, rename, archive.
 
-`start()` decides, within the 3-second ack budget, what to answer now. Work that has to call
-Slack (looking people up, posting in the channel) is returned as a `follow_up` that the
-handler runs after the ack; its answer goes back through the command's response_url.
+Each decides, within the 3-second ack budget, what to answer now. Work that has to call Slack
+(looking people up, posting in the channel) is returned as the Outcome's `follow_up`; its
+answer goes back through the command's response_url. bot/slash/table.py routes to them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from bot.circles import rules as circles
-from bot.circles.rules import Refusal
-from bot.delivery.engine import Deliverer
+from bot.circles.rules import Refusal, circle_here
 from bot.slack import mrkdwn, people
+from bot.slash.base import Deps, Invocation, Outcome
 from bot.slash.parse import (
-    DATA_RIGHTS_COMMANDS,
-    DELIVERY_COMMANDS,
-    PAIRING_COMMANDS,
-    RHYTHM_COMMANDS,
-    SUBCOMMANDS,
     Add,
     Archive,
-    Command,
-    CommandError,
     Create,
-    Help,
-    Learnings,
     Members,
     Remove,
     Rename,
-    parse,
 )
 from prompts import render
-from storage.db import Database
 from storage.models import Circle, Person, Role
 
 logger = logging.getLogger(__name__)
 
-SORRY = (
-    "Something went wrong on my side and nothing was changed. Please try again in a minute; "
-    "if it keeps happening, tell whoever runs Circlebot."
-)
 
 ROLE_TITLES = {
     Role.FACILITATOR: "Facilitators",
@@ -62,168 +43,42 @@ ROLE_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class Invocation:
-    """Who typed the command, where."""
-
-    team_id: str
-    user_id: str
-    channel_id: str
-    channel_name: str
-    text: str
-    trigger_id: str = ""  # opens a modal within 3 seconds (forget-me's confirmation)
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> Invocation:
-        return cls(
-            team_id=payload.get("team_id", ""),
-            user_id=payload.get("user_id", ""),
-            channel_id=payload.get("channel_id", ""),
-            channel_name=payload.get("channel_name", ""),
-            text=payload.get("text", "") or "",
-            trigger_id=payload.get("trigger_id", "") or "",
-        )
-
-    @property
-    def in_direct_message(self) -> bool:
-        return (
-            self.channel_id.startswith("D")
-            or self.channel_name == "directmessage"
-            or self.channel_name.startswith("mpdm-")
-        )
-
-
-@dataclass
-class Outcome:
-    """What to answer in the ack, and optionally more work whose answer follows."""
-
-    ack_text: str
-    follow_up: Callable[[], str | None] | None = None
-
-
-@dataclass
-class Deps:
-    db: Database
-    client: WebClient
-    clock: Callable[[], datetime]
-    deliverer: Deliverer  # configured from settings (concurrency, lease, grace)
-
-
-def start(invocation: Invocation, deps: Deps) -> Outcome:
-    try:
-        command = parse(invocation.text)
-    except CommandError as error:
-        return Outcome(str(error))
-    try:
-        outcome = _dispatch(command, invocation, deps)
-    except (CommandError, Refusal) as refusal:
-        return Outcome(str(refusal))
-    if outcome.follow_up is not None:
-        outcome.follow_up = _refusals_as_answers(outcome.follow_up)
-    return outcome
-
-
-def _refusals_as_answers(work: Callable[[], str | None]) -> Callable[[], str | None]:
-    """A rule may still say no after the ack (e.g. the last facilitator); say it, don't crash."""
-
-    def run() -> str | None:
-        try:
-            return work()
-        except (CommandError, Refusal) as refusal:
-            return str(refusal)
-
-    return run
-
-
-def _dispatch(command: Command, inv: Invocation, deps: Deps) -> Outcome:
-    if isinstance(command, Help):
-        return Outcome(
-            render("messages/help.md.j2", unknown=command.unknown, subcommands=SUBCOMMANDS)
-        )
-    if isinstance(command, Create):
-        return _create(command, inv, deps)
-    if isinstance(command, Add):
-        return _add(command, inv, deps)
-    if isinstance(command, RHYTHM_COMMANDS):
-        from bot.rhythm import commands as rhythm_commands
-
-        return rhythm_commands.run(command, inv, deps)
-    if isinstance(command, Learnings):
-        from bot.reflections import learnings
-
-        return learnings.run(command, inv, deps)
-    if isinstance(command, DELIVERY_COMMANDS):
-        from bot.rhythm import now as delivery_commands
-
-        return delivery_commands.run(command, inv, deps)
-    if isinstance(command, DATA_RIGHTS_COMMANDS):
-        from bot.data_rights import rights as data_rights
-
-        return data_rights.run(command, inv, deps)
-    if isinstance(command, PAIRING_COMMANDS):
-        from bot.pairing import rounds as pairing_commands
-
-        return pairing_commands.run(command, inv, deps)
+def members(command: Members, inv: Invocation, deps: Deps) -> Outcome:
     with deps.db.session() as session:
-        circle = circle_here(session, inv, subcommand=type(command).__name__.lower())
-        if isinstance(command, Members):
-            circles.require_member(session, circle, inv.user_id, "see who is in it")
-            return Outcome(_members_text(session, circle))
-        if isinstance(command, Remove):
-            circles.require_facilitator(session, circle, inv.user_id, "remove people")
-            removed = circles.remove_people(session, circle, command.user_ids, now=deps.clock())
-            return Outcome(_removed_text(circle, removed))
-        if isinstance(command, Rename):
-            circles.require_facilitator(session, circle, inv.user_id, "rename it")
-            old = circles.rename_circle(session, circle, command.name)
-            return Outcome(f"Renamed *{mrkdwn.escape(old)}* to *{mrkdwn.escape(command.name)}*.")
-        if isinstance(command, Archive):
-            circles.require_facilitator(session, circle, inv.user_id, "archive it")
-            circles.archive_circle(session, circle, now=deps.clock())
-            return Outcome(
-                f"Archived *{mrkdwn.escape(circle.name)}*. Nothing more will be sent for it and "
-                "its data is kept. A new circle can be created here with "
-                "`/circle create &lt;name&gt;`."
-            )
-    raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
+        circle = circle_here(session, inv, subcommand="members")
+        circles.require_member(session, circle, inv.user_id, "see who is in it")
+        return Outcome(_members_text(session, circle))
 
 
-def circle_here(session: Session, inv: Invocation, *, subcommand: str) -> Circle:
-    """The live circle of the channel the command was typed in, or a refusal saying where."""
-    if not inv.in_direct_message:
-        circle = circles.live_circle_in_channel(session, inv.team_id, inv.channel_id)
-        if circle is not None:
-            return circle
-    where = "in a direct message" if inv.in_direct_message else "in this channel"
-    archived = (
-        None
-        if inv.in_direct_message
-        else circles.last_archived_circle_in_channel(session, inv.team_id, inv.channel_id)
-    )
-    if archived is not None and archived.archived_at is not None:
-        lead = (
-            f"This channel's circle *{mrkdwn.escape(archived.name)}* was archived on "
-            f"{archived.archived_at:%Y-%m-%d}."
+def remove(command: Remove, inv: Invocation, deps: Deps) -> Outcome:
+    with deps.db.session() as session:
+        circle = circle_here(session, inv, subcommand="remove")
+        circles.require_facilitator(session, circle, inv.user_id, "remove people")
+        removed = circles.remove_people(session, circle, command.user_ids, now=deps.clock())
+        return Outcome(_removed_text(circle, removed))
+
+
+def rename(command: Rename, inv: Invocation, deps: Deps) -> Outcome:
+    with deps.db.session() as session:
+        circle = circle_here(session, inv, subcommand="rename")
+        circles.require_facilitator(session, circle, inv.user_id, "rename it")
+        old = circles.rename_circle(session, circle, command.name)
+        return Outcome(f"Renamed *{mrkdwn.escape(old)}* to *{mrkdwn.escape(command.name)}*.")
+
+
+def archive(command: Archive, inv: Invocation, deps: Deps) -> Outcome:
+    with deps.db.session() as session:
+        circle = circle_here(session, inv, subcommand="archive")
+        circles.require_facilitator(session, circle, inv.user_id, "archive it")
+        circles.archive_circle(session, circle, now=deps.clock())
+        return Outcome(
+            f"Archived *{mrkdwn.escape(circle.name)}*. Nothing more will be sent for it and "
+            "its data is kept. A new circle can be created here with "
+            "`/circle create &lt;name&gt;`."
         )
-    else:
-        lead = f"There is no circle {where}."
-    mine = circles.circles_of(session, inv.team_id, inv.user_id)
-    if mine:
-        places = ", ".join(
-            f"{mrkdwn.channel(c.channel_id)} (*{mrkdwn.escape(c.name)}*)" for c, _ in mine
-        )
-        return_hint = f" Run `/circle {subcommand}` in your circle's channel: {places}."
-    else:
-        return_hint = (
-            " Run it in a circle's channel, or start one there with `/circle create &lt;name&gt;`."
-        )
-    raise Refusal(lead + return_hint)
 
 
-# --- create ----------------------------------------------------------------------------------
-
-
-def _create(command: Create, inv: Invocation, deps: Deps) -> Outcome:
+def create(command: Create, inv: Invocation, deps: Deps) -> Outcome:
     if inv.in_direct_message:
         raise Refusal(
             "Circles live in channels. Run `/circle create &lt;name&gt;` in the channel your "
@@ -282,7 +137,7 @@ def _announce(client: WebClient, inv: Invocation, name: str) -> str | None:
 # --- add -------------------------------------------------------------------------------------
 
 
-def _add(command: Add, inv: Invocation, deps: Deps) -> Outcome:
+def add(command: Add, inv: Invocation, deps: Deps) -> Outcome:
     with deps.db.session() as session:
         circle = circle_here(session, inv, subcommand="add")
         circles.require_facilitator(session, circle, inv.user_id, "add people")

@@ -7,12 +7,15 @@ person as is (already mrkdwn-safe).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot.calendar.recurrence import local_date_of
+from bot.calendar.zones import circle_zone
 from bot.slack import mrkdwn
+from bot.slash.base import Invocation
 from storage.models import Circle, CircleStatus, Membership, Person, Role, Schedule, ScheduleKind
 
 
@@ -262,3 +265,51 @@ def members_by_role(session: Session, circle: Circle) -> dict[Role, list[str]]:
     for membership in active_memberships(session, circle):
         grouped[Role(membership.role)].append(membership.user_id)
     return grouped
+
+
+def circle_here(session: Session, inv: Invocation, *, subcommand: str) -> Circle:
+    """The live circle of the channel the command was typed in, or a refusal saying where."""
+    if not inv.in_direct_message:
+        circle = live_circle_in_channel(session, inv.team_id, inv.channel_id)
+        if circle is not None:
+            return circle
+    where = "in a direct message" if inv.in_direct_message else "in this channel"
+    archived = (
+        None
+        if inv.in_direct_message
+        else last_archived_circle_in_channel(session, inv.team_id, inv.channel_id)
+    )
+    if archived is not None and archived.archived_at is not None:
+        lead = (
+            f"This channel's circle *{mrkdwn.escape(archived.name)}* was archived on "
+            f"{archived.archived_at:%Y-%m-%d}."
+        )
+    else:
+        lead = f"There is no circle {where}."
+    mine = circles_of(session, inv.team_id, inv.user_id)
+    if mine:
+        places = ", ".join(
+            f"{mrkdwn.channel(c.channel_id)} (*{mrkdwn.escape(c.name)}*)" for c, _ in mine
+        )
+        return_hint = f" Run `/circle {subcommand}` in your circle's channel: {places}."
+    else:
+        return_hint = (
+            " Run it in a circle's channel, or start one there with `/circle create &lt;name&gt;`."
+        )
+    raise Refusal(lead + return_hint)
+
+
+def refuse_if_paused(session: Session, circle: Circle, now: datetime, consequence: str) -> None:
+    """A facilitator's "do it now" on a paused circle: say so, and how to end the pause."""
+    if is_paused_on(circle, now, local_date_of(now, circle_zone(session, circle))):
+        until = f" until {circle.paused_until}" if circle.paused_until else ""
+        raise Refusal(
+            f"*{mrkdwn.escape(circle.name)}* is paused{until}, so {consequence}. "
+            "Use `/circle resume` first."
+        )
+
+
+def is_paused_on(circle: Circle, moment: datetime, local_day: date) -> bool:
+    if circle.paused_at is None or moment < circle.paused_at:
+        return False
+    return circle.paused_until is None or local_day <= circle.paused_until

@@ -44,11 +44,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-from bot.circles.commands import Deps, Invocation, Outcome, circle_here
-from bot.circles.rules import Refusal, require_facilitator
+from bot.circles.rules import Refusal, circle_here, require_facilitator
 from bot.pairing.rounds import person_pairings
 from bot.reflections.visibility import readable_for_role, role_in_circle
 from bot.slack import mrkdwn
+from bot.slash.base import Deps, Invocation, Outcome
 from bot.slash.parse import Export, ForgetMe, MyData
 from prompts.questions import QuestionSetError, load_question_set
 from storage.db import Database
@@ -1106,11 +1106,15 @@ NOTHING_HELD = (
 )
 
 
-def run(command: MyData | ForgetMe | Export, inv: Invocation, deps: Deps) -> Outcome:
-    if isinstance(command, MyData):
-        return _my_data(inv, deps)
-    if isinstance(command, ForgetMe):
-        return _forget_me(inv, deps)
+def my_data(command: MyData, inv: Invocation, deps: Deps) -> Outcome:
+    return _my_data(inv, deps)
+
+
+def forget_me(command: ForgetMe, inv: Invocation, deps: Deps) -> Outcome:
+    return _forget_me(inv, deps)
+
+
+def export(command: Export, inv: Invocation, deps: Deps) -> Outcome:
     return _export(inv, deps)
 
 

@@ -15,9 +15,10 @@ re-sent. So nobody loses a message; a duplicate is possible only for the sends t
 flight at the crash (at most `concurrency` of them). Leases use the wall clock, not the
 logical `now` a tick may be given for a backfill.
 
-A fan-out is CPU-bound in this one process, so each claimed batch is read in one session and
-what a circle's deliveries share is built once per send (`SharedMessages`); see
-docs/performance.md.
+The engine knows no feature: each plugs in its message kinds (bot/delivery/kinds.py: what is
+due, how to build a message, work before a tick) at composition (bot/app.py). A fan-out is
+CPU-bound in this one process, so each claimed batch is read in one session and what a send's
+deliveries share is built once per send (each feature's `builder`); see docs/performance.md.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
@@ -40,11 +42,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
-from bot.reflections.channel_readers import ChannelReaders, read_channel_readers, unreadable
-from bot.rhythm.due import DueMessage, due_messages
+from bot.delivery.kinds import Builder, DueMessage, EngineParts, Live, Message, MessageKinds
 from bot.slack.pacing import SendPacer, paced_client
 from storage.db import Database
-from storage.models import Circle, Delivery, DeliveryStatus, DemoDay, DemoSignup, Visibility
+from storage.models import Circle, Delivery, DeliveryStatus, SkipDay
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +77,6 @@ FILE_UPLOAD = "file_upload"
 # A message holding this key (its value: the user ids) goes to a group DM of those people,
 # opened first with conversations.open: a peer pairing's introduction (bot/pairing_commands.py).
 OPEN_GROUP_DM = "open_group_dm"
-DIGEST_DELIVERY_KINDS = frozenset(
-    {"digest_circle", "digest_facilitator", "digest_leader", "digest_chart"}
-)
-PAIRING_DELIVERY_KINDS = frozenset({"pairing_intro", "pairing_skipped"})
 
 
 def wall_clock() -> datetime:
@@ -93,7 +90,6 @@ class DeliveryConfig:
     lease: timedelta = timedelta(minutes=2)  # how long a claim protects a send in progress
     concurrency: int = 16  # sends in flight at once (Slack's rate limit is the real bound)
     max_attempts: int = 5  # transient failures before a delivery is marked failed
-    digest_chart: bool = True  # DIGEST_CHART: a participation chart follows each leader digest
 
 
 @dataclass
@@ -131,12 +127,6 @@ class TickReport:
         return "; ".join(parts)
 
 
-Message = dict[str, Any]
-# Builds one delivery's message (None: nothing to send any more). Called one delivery at a
-# time, with a read session that already holds the delivery's circle and a nudge's check-in.
-MessageBuilder = Callable[[Session, Delivery], Message | None]
-
-
 @dataclass(frozen=True)
 class _Ready:
     """A claimed delivery and its message, ready to be sent."""
@@ -154,48 +144,39 @@ class Deliverer:
         db: Database,
         client: WebClient,
         *,
+        kinds: Sequence[MessageKinds] = (),
         config: DeliveryConfig | None = None,
         clock: Callable[[], datetime] = wall_clock,
-        build_message: MessageBuilder | None = None,
     ) -> None:
         self.db = db
         self.pacer = SendPacer()
         self.client = paced_client(client, self.pacer)
         self.config = config or DeliveryConfig()
         self.clock = clock  # wall clock for leases
-        self.build_message = build_message  # None: SharedMessages, fresh for every send
+        self.features = tuple(kinds)  # what features plugged in (bot/delivery/kinds.py)
+        self.kinds = {kind: feature for feature in self.features for kind in feature.kinds}
+
+    @property
+    def parts(self) -> EngineParts:
+        return EngineParts(
+            self.db, self.client, self.clock, self.config.lookback, self.config.grace
+        )
 
     # --- the whole tick ---------------------------------------------------------------------
 
     def tick(self, now: datetime) -> TickReport:
         """Do all work due at `now`, once. Safe to run concurrently and repeatedly."""
         report = TickReport()
-        report.registered += self.form_pairings(now)
+        for feature in self.features:
+            report.registered += feature.before_tick(self.parts, now)
         self.register(self.due(now), now=now, report=report)
         self.send_pending(now=now, report=report)
         return report
 
-    def form_pairings(self, now: datetime) -> int:
-        """Form the pairing rounds due by `now`, each once with its messages as pending
-        deliveries (bot/pairing_commands.py); returns how many messages that queued."""
-        from bot.pairing import rounds as pairing_commands
-
-        return pairing_commands.form_due_rounds(
-            self.db,
-            self.client,
-            now=now,
-            since=now - self.config.lookback,
-            grace=self.config.grace,
-        )
-
     def due(self, now: datetime) -> list[DueMessage]:
+        """Every feature's messages due in the look-back window up to `now`."""
         with self.db.read_session() as session:
-            return due_messages(
-                session,
-                now=now,
-                since=now - self.config.lookback,
-                charts=self.config.digest_chart,
-            )
+            return due_messages(session, self.features, now=now, since=now - self.config.lookback)
 
     # --- 1. register ------------------------------------------------------------------------
 
@@ -270,7 +251,7 @@ class Deliverer:
         if not ids:
             return report
         workers = max(1, min(self.config.concurrency, len(ids)))
-        build = self.build_message or SharedMessages(self.channel_readers())
+        build = _Builders(self.kinds, self.parts)
         try:
             with (
                 _GroupWriter(self.db, self.clock, self.config.lease) as writer,
@@ -294,27 +275,12 @@ class Deliverer:
             self.client.close_idle_connections()  # a fan-out's connections end with it
         return report
 
-    def channel_readers(self) -> Callable[[Circle], ChannelReaders]:
-        """Reads who is in a circle's channel, once per circle for the send that asks."""
-        read: dict[int | None, ChannelReaders] = {}
-        lock = threading.Lock()
-
-        def readers(circle: Circle) -> ChannelReaders:
-            with lock:  # senders build in parallel; one read per channel is enough
-                if circle.id not in read:
-                    read[circle.id] = read_channel_readers(
-                        self.db, self.client, circle, now=self.clock()
-                    )
-                return read[circle.id]
-
-        return readers
-
     def claim(self, delivery_id: int) -> bool:
         """Claim one delivery on its own (tests use this to play a sender that then dies)."""
         with _GroupWriter(self.db, self.clock, self.config.lease) as writer:
             return delivery_id in writer.claim([delivery_id])
 
-    def _prepare(self, ids: list[int], build: MessageBuilder) -> list[_Ready]:
+    def _prepare(self, ids: list[int], build: _Builders) -> list[_Ready]:
         """Read just-claimed deliveries in one session and build their messages."""
         ready = []
         try:
@@ -640,129 +606,49 @@ def _load_for_building(session: Session, ids: list[int]) -> tuple[dict[int, Deli
     return {row.id: row for row in rows if row.id is not None}, related
 
 
-class SharedMessages:
-    """The default MessageBuilder of one send: what a circle's deliveries share is built once.
+class _Builders:
+    """One send's builders, one per kind, made fresh from each feature (what a send's
+    deliveries share is built once in them, and nothing outlives the send)."""
 
-    Check-ins (and nudges) to the members of a circle differ only in the delivery id their
-    buttons carry. So the message is built once per circle, kind, question set and circle name,
-    and each delivery gets a copy with its id filled in (`with_delivery_id`). The key holds
-    everything the shared part is built from, so a renamed circle gets a fresh message; the
-    circle itself is read with every claimed batch, so archiving it stops the rest of its
-    fan-out. A new SharedMessages is made for every send, so nothing outlives a tick.
-    A part that differs per recipient would go into the per-delivery step, not into the key.
-    """
-
-    def __init__(self, channel_readers: Callable[[Circle], ChannelReaders] | None = None) -> None:
-        from bot.pairing.rounds import PeerIndex
-
-        # Who reads a circle's channel (bot/channel_readers.py). Without a way to ask Slack,
-        # nobody's text is quoted in a channel: fail closed.
-        self._readers = channel_readers or (
-            lambda circle: unreadable(circle.channel_id, "not_checked")
-        )
-        self._shared: dict[tuple[object, ...], Message] = {}
-        self._peers = PeerIndex()  # a debrief names the recipient's peers: per recipient
+    def __init__(self, kinds: dict[str, MessageKinds], parts: EngineParts) -> None:
+        self._kinds, self._parts = kinds, parts
+        self._built: dict[int, Builder] = {}
 
     def __call__(self, session: Session, delivery: Delivery) -> Message | None:
-        from bot.rhythm import messages
-
         circle = session.get(Circle, delivery.circle_id)
         if circle is None or circle.is_archived:
-            return None
-        if delivery.kind in messages.CHECKIN_KINDS:
-            peers = (
-                self._peers.peers(session, circle.id or 0, delivery.recipient, delivery.due_at)
-                if delivery.kind == "debrief"
-                else ()
-            )
-            key: tuple[object, ...] = (
-                delivery.kind,
-                circle.id,
-                circle.prompt_set,
-                circle.name,
-                peers,
-            )
-            if key not in self._shared:
-                self._shared[key] = messages.checkin_message(
-                    kind=delivery.kind,
-                    circle_name=circle.name,
-                    questions=messages.questions_preview(delivery.kind, circle.prompt_set),
-                    delivery_id=0,
-                    peer_user_ids=peers,
-                )
-            return with_delivery_id(self._shared[key], delivery.id or 0)
-        if delivery.kind == "nudge":
-            parent = session.get(Delivery, delivery.parent_id)
-            if parent is None or parent.answered_at or parent.skipped_at:
-                return None  # answered or skipped meanwhile: no nudge
-            key = ("nudge", parent.kind, circle.id, circle.name)
-            if key not in self._shared:
-                self._shared[key] = messages.nudge_message(
-                    kind=parent.kind, circle_name=circle.name, delivery_id=0
-                )
-            return with_delivery_id(self._shared[key], parent.id or 0)  # the buttons answer it
-        if delivery.kind == "demoday_reminder":
-            # One per channel: nothing shared. Sign-up topics only if every reader may.
-            return _demoday_reminder(session, delivery, circle, self._readers(circle))
-        if delivery.kind in DIGEST_DELIVERY_KINDS:
-            from bot.digest import compose as digest
-
-            return digest.message_for_delivery(session, delivery, circle, self._readers)
-        if delivery.kind in PAIRING_DELIVERY_KINDS:
-            from bot.pairing import rounds as pairing_commands
-
-            return pairing_commands.message_for_delivery(session, delivery, circle)
-        raise ValueError(f"unknown delivery kind {delivery.kind!r}")
+            return None  # archiving a circle stops the rest of its fan-out
+        feature = self._kinds.get(delivery.kind)
+        if feature is None:
+            raise ValueError(f"no feature builds {delivery.kind!r} deliveries")
+        if id(feature) not in self._built:
+            self._built[id(feature)] = feature.builder(self._parts)
+        return self._built[id(feature)](session, delivery, circle)
 
 
-def default_message(session: Session, delivery: Delivery) -> Message | None:
-    """The message for one delivery, or None when it should no longer be sent."""
-    return SharedMessages()(session, delivery)
-
-
-def with_delivery_id(shared: Message, delivery_id: int) -> Message:
-    """A copy of a shared check-in or nudge whose Write and Skip buttons carry this id.
-
-    Only the blocks that change are copied; the rest is shared (messages are never mutated).
-    """
-    from bot.rhythm import messages
-
-    buttons = (messages.ACTION_REFLECTION_OPEN, messages.ACTION_CHECKIN_SKIP)
-    value = str(delivery_id)
-    blocks = [
-        {
-            **block,
-            "elements": [
-                {**element, "value": value} if element.get("action_id") in buttons else element
-                for element in block["elements"]
-            ],
-        }
-        if block.get("type") == "actions"
-        else block
-        for block in shared["blocks"]
+def due_messages(
+    session: Session, features: Iterable[MessageKinds], *, now: datetime, since: datetime
+) -> list[DueMessage]:
+    """What every feature has due in (since, now], for the live circles."""
+    live = live_circles(session)
+    if not live.circles:
+        return []
+    return [
+        message
+        for feature in features
+        for message in feature.due(session, live, now=now, since=since)
     ]
-    return {**shared, "blocks": blocks}
 
 
-def _demoday_reminder(
-    session: Session, delivery: Delivery, circle: Circle, readers: ChannelReaders
-) -> Message | None:
-    from bot.rhythm import messages
-
-    demo_day = session.get(DemoDay, delivery.ref_id)
-    if demo_day is None or demo_day.cancelled_at is not None:
-        return None
-    signups = session.exec(
-        select(DemoSignup)
-        .where(DemoSignup.demo_day_id == demo_day.id)
-        .order_by(col(DemoSignup.created_at))
-    ).all()
-    return messages.demoday_reminder_message(
-        circle_name=circle.name,
-        demo_day_id=demo_day.id or 0,
-        title=demo_day.title,
-        starts_at=demo_day.starts_at,
-        signups=[(s.user_id, s.title) for s in signups],
-        topics=readers.may_quote(Visibility.CIRCLE),  # sign-up topics are the circle's
-        now=delivery.due_at,
-    )
+def live_circles(session: Session) -> Live:
+    """The circles a tick sends for (not archived), with their skipped dates."""
+    circles = {
+        c.id: c for c in session.exec(select(Circle).where(col(Circle.archived_at).is_(None))).all()
+    }
+    skips: dict[int, set[date]] = defaultdict(set)
+    if circles:
+        for skip in session.exec(
+            select(SkipDay).where(col(SkipDay.circle_id).in_(list(circles)))
+        ).all():
+            skips[skip.circle_id].add(skip.day)
+    return Live(circles, skips)

@@ -58,21 +58,16 @@ from sqlmodel import Session, col, func, select
 
 from bot.calendar.recurrence import local_date_of
 from bot.calendar.weeks import week_bounds, week_start
+from bot.calendar.zones import circle_zone, zone
+from bot.circles.queries import left_slack, members_with_profiles, participants_of
+from bot.circles.rules import is_paused_on
 from bot.delivery.engine import FILE_UPLOAD
+from bot.delivery.kinds import DueMessage
 from bot.digest import chart
 from bot.digest.disclosure import Shown, ShownWeek, State, Totals, Withheld, disclose, leader_totals
 from bot.digest.metrics import WeekMetrics, metrics_for_circle, sparkline
 from bot.reflections.channel_readers import ChannelReaders
 from bot.reflections.visibility import Audience, readable_for_audience, visibility_in
-from bot.rhythm.due import (
-    DueMessage,
-    circle_zone,
-    is_paused_on,
-    left_slack,
-    members_with_profiles,
-    participants_of,
-    zone,
-)
 from bot.rhythm.messages import _context, _fit, _sections, slack_date
 from prompts import mention, render
 from storage.models import (

@@ -60,7 +60,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col
 
 from bot.calendar.weeks import week_bounds, week_start
-from bot.rhythm.due import zone
+from bot.calendar.zones import zone
 from storage.models import (
     ActionItem,
     ActionItemStatus,

@@ -29,8 +29,9 @@ from sqlmodel import Session, col, func, select
 
 from bot.calendar import weeks
 from bot.calendar.recurrence import local_date_of
+from bot.calendar.zones import circle_zone, zone
 from bot.circles import rules as circles
-from bot.circles.rules import Refusal
+from bot.circles.rules import Refusal, is_paused_on
 from bot.digest import compose as digest
 from bot.reflections.action_items import open_items
 from bot.reflections.visibility import readable_by, readable_for_role
@@ -41,9 +42,7 @@ from bot.rhythm.commands import (
     next_occurrence,
     paused_until_text,
     slack_date,
-    zone_named,
 )
-from bot.rhythm.due import circle_zone, is_paused_on
 from bot.rhythm.messages import ACTION_REFLECTION_EDIT
 from bot.rhythm.now import week_start
 from bot.slack import mrkdwn
@@ -250,7 +249,7 @@ def list_modal(
 def viewer_zone(session: Session, team_id: str, user_id: str) -> ZoneInfo:
     """The person's zone as users.info last told us (members always have a row), else UTC."""
     person = session.get(Person, (team_id, user_id))
-    return zone_named(person.tz if person is not None else None)
+    return zone(person.tz if person is not None else None)
 
 
 def circle_rows(
@@ -318,7 +317,7 @@ def _first_checkin(
     )
     best: tuple[datetime | None, ZoneInfo] = (None, tz)
     for schedule in schedules:
-        fire_tz = zone_named(schedule.pinned_tz) if schedule.pinned_tz else tz
+        fire_tz = zone(schedule.pinned_tz) if schedule.pinned_tz else tz
         moment = now
         for _ in range(NEXT_CHECKIN_SEARCH):
             moment = next_occurrence(schedule, tz, moment)

@@ -45,22 +45,16 @@ from markupsafe import Markup
 from slack_sdk import WebClient
 from sqlmodel import Session, col, func, select
 
-from bot.calendar.recurrence import fire_times_between, local_date_of, next_fire_time
+from bot.calendar.recurrence import fire_times_between, local_date_of, next_fire_time, recurrence_of
+from bot.calendar.zones import circle_zone, zone
 from bot.circles import rules as circles
-from bot.circles.commands import Deps, Invocation, Outcome, circle_here
-from bot.circles.rules import Refusal
+from bot.circles.queries import left_slack, members_with_profiles
+from bot.circles.rules import Refusal, circle_here, is_paused_on, refuse_if_paused
+from bot.delivery.engine import OPEN_GROUP_DM
 from bot.pairing.rotation import Participant, PastPairing, Round, pair_round
-from bot.rhythm.due import (
-    circle_zone,
-    is_paused_on,
-    left_slack,
-    members_with_profiles,
-    recurrence_of,
-    zone,
-)
-from bot.rhythm.now import refuse_if_paused
 from bot.slack import mrkdwn, people
-from bot.slash.parse import NoPair, Pair, PairingCommand, PairMe, SetTeam
+from bot.slash.base import Deps, Invocation, Outcome
+from bot.slash.parse import NoPair, Pair, PairMe, SetTeam
 from prompts import mention, render
 from storage.db import Database
 from storage.models import (
@@ -631,7 +625,6 @@ def next_debrief_text(session: Session, circle: Circle, after: datetime) -> str 
 
 def message_for_delivery(session: Session, delivery: Delivery, circle: Circle) -> Message | None:
     """A pairing delivery's message (None: nothing to send any more)."""
-    from bot.delivery.engine import OPEN_GROUP_DM
 
     if delivery.kind == PAIRING_SKIPPED:
         row = session.exec(
@@ -683,11 +676,19 @@ def message_for_delivery(session: Session, delivery: Delivery, circle: Circle) -
 # --------------------------------------------------------------------------- the commands
 
 
-def run(command: PairingCommand, inv: Invocation, deps: Deps) -> Outcome:
-    if isinstance(command, Pair):
-        return _pair(inv, deps)
-    if isinstance(command, NoPair | PairMe):
-        return _opt(inv, deps, opt_out=isinstance(command, NoPair))
+def pair(command: Pair, inv: Invocation, deps: Deps) -> Outcome:
+    return _pair(inv, deps)
+
+
+def no_pair(command: NoPair, inv: Invocation, deps: Deps) -> Outcome:
+    return _opt(inv, deps, opt_out=True)
+
+
+def pair_me(command: PairMe, inv: Invocation, deps: Deps) -> Outcome:
+    return _opt(inv, deps, opt_out=False)
+
+
+def set_team(command: SetTeam, inv: Invocation, deps: Deps) -> Outcome:
     return _set_team(command, inv, deps)
 
 

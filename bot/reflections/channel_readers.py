@@ -14,6 +14,8 @@ time-out, too many members to check), `problem` says why and nothing a person wr
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlmodel import Session, col, select
 
+from bot.delivery.kinds import EngineParts
 from bot.reflections.visibility import readable_by_everyone
 from bot.slack import people
 from storage.db import Database
@@ -163,3 +166,20 @@ def _roles(
     roles = {user_id: role for user_id, role, removed_at in rows if removed_at is None}
     removed = {user_id for user_id, _role, removed_at in rows if removed_at is not None}
     return roles, removed - set(roles)
+
+
+def cached_channel_readers(parts: EngineParts) -> Callable[[Circle], ChannelReaders]:
+    """Reads who is in a circle's channel once per circle, for one send of the engine's
+    (senders build in parallel: one read per channel is enough)."""
+    read: dict[int | None, ChannelReaders] = {}
+    lock = threading.Lock()
+
+    def readers(circle: Circle) -> ChannelReaders:
+        with lock:
+            if circle.id not in read:
+                read[circle.id] = read_channel_readers(
+                    parts.db, parts.client, circle, now=parts.clock()
+                )
+            return read[circle.id]
+
+    return readers

@@ -28,10 +28,11 @@ from sqlmodel import Session, col, select
 from bot.circles.rules import Refusal
 from bot.reflections.visibility import readable_by
 from bot.slack import mrkdwn
+from bot.slash.base import Outcome
 from storage.models import Circle, Membership, Reflection, ReflectionAnswer, Visibility
 
 if TYPE_CHECKING:
-    from bot.circles.commands import Deps, Invocation, Outcome
+    from bot.slash.base import Deps, Invocation, Outcome
     from bot.slash.parse import Learnings
 
 MAX_RESULTS = 10
@@ -346,8 +347,7 @@ def _assemble(entries: list[str], searched: str, total: int) -> str:
 # --------------------------------------------------------------------------- the command
 
 
-def run(command: Learnings, inv: Invocation, deps: Deps) -> Outcome:
-    from bot.circles.commands import Outcome
+def search_command(command: Learnings, inv: Invocation, deps: Deps) -> Outcome:
 
     words = search_words(command.text)
     with deps.db.read_session() as session:

@@ -25,10 +25,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.calendar.weeks import week_start
+from bot.calendar.zones import circle_zone, zone
 from bot.circles.rules import membership_of
 from bot.reflections import action_items
 from bot.reflections.modal import Answer, FollowUp, ModalMetadata, ParsedReflection, Prefill
-from bot.rhythm.due import circle_zone, zone
 from bot.slack import mrkdwn
 from prompts.questions import (
     Question,

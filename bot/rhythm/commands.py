@@ -21,10 +21,11 @@ last seen by users.info), else UTC. The delivery engine reads demo-day reminders
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -33,20 +34,22 @@ from sqlmodel import Session, col, func, select
 
 from bot.calendar import timeparse
 from bot.calendar.recurrence import (
-    WeeklyRecurrence,
     local_date_of,
     next_fire_time,
+    recurrence_of,
     resolve_wall_time,
 )
+from bot.calendar.zones import circle_zone, zone
 from bot.circles import rules as circles
-from bot.circles.commands import Deps, Invocation, Outcome, circle_here
-from bot.circles.rules import Refusal
+from bot.circles.rules import Refusal, circle_here
 from bot.rhythm import messages
 from bot.slack import mrkdwn, people
+from bot.slash.base import Deps, Invocation, Outcome
 from bot.slash.parse import (
     Away,
     Back,
     CancelDemoDay,
+    CommandError,
     ListDemoDays,
     ListPromptSets,
     ListSchedules,
@@ -59,7 +62,6 @@ from bot.slash.parse import (
     SetPrompts,
     Skip,
     Unschedule,
-    usage_hint,
 )
 from prompts import questions, render
 from storage.models import (
@@ -164,21 +166,27 @@ class Call:
         return self.inv.user_id
 
 
-def run(command: RhythmCommand, inv: Invocation, deps: Deps) -> Outcome:
+Step = Callable[[Session, Circle, Any, "Call"], str]
+
+
+def _run(
+    command: RhythmCommand, inv: Invocation, deps: Deps, perform: Callable[[CallerZone], Outcome]
+) -> Outcome:
+    """The circle of the channel and the caller's rights, then `perform` in the caller's zone
+    (looked up with Slack after the ack when the answer needs it and it is not fresh)."""
     now = deps.clock()
     with deps.db.session() as session:
         circle = circle_here(session, inv, subcommand=SUBCOMMAND_NAMES[type(command)])
         _authorise(session, circle, inv.user_id, command)
         cached = session.get(Person, (inv.team_id, inv.user_id))
     if not isinstance(command, NEEDS_CALLER_ZONE):
-        return _perform(command, inv, deps, CallerZone(UTC_ZONE))
+        return perform(CallerZone(UTC_ZONE))
     if cached is not None and now - cached.refreshed_at <= people.MAX_AGE:
-        return _perform(command, inv, deps, CallerZone(zone_named(cached.tz)))
+        return perform(CallerZone(zone(cached.tz)))
     last_known = cached.tz if cached is not None else None
 
     def follow_up() -> str | None:
-        zone = _look_up_zone(deps, inv, now, last_known)
-        outcome = _perform(command, inv, deps, zone)
+        outcome = perform(_look_up_zone(deps, inv, now, last_known))
         later = outcome.follow_up() if outcome.follow_up else None
         return "\n".join(part for part in (outcome.ack_text, later) if part)
 
@@ -193,45 +201,28 @@ def _authorise(session: Session, circle: Circle, user_id: str, command: RhythmCo
         circles.require_member(session, circle, user_id, MEMBER_ACTIONS[kind])
 
 
-def _perform(command: RhythmCommand, inv: Invocation, deps: Deps, zone: CallerZone) -> Outcome:
-    """Do the command in one unit of work (the circle and the caller's rights checked again)."""
-    now = deps.clock()
-    if isinstance(command, CancelDemoDay):
-        return _cancel_demo_day(command, inv, deps, now)
-    with deps.db.session() as session:
-        circle = circle_here(session, inv, subcommand=SUBCOMMAND_NAMES[type(command)])
-        _authorise(session, circle, inv.user_id, command)
-        return Outcome(_do(session, circle, command, Call(inv, now, zone)))
+def _handler(step: Step) -> Callable[[Any, Invocation, Deps], Outcome]:
+    """A subcommand that does `step` in one unit of work (the circle and the caller's rights
+    checked again inside it)."""
+
+    def handle(command: RhythmCommand, inv: Invocation, deps: Deps) -> Outcome:
+        def perform(zone: CallerZone) -> Outcome:
+            now = deps.clock()
+            with deps.db.session() as session:
+                circle = circle_here(session, inv, subcommand=SUBCOMMAND_NAMES[type(command)])
+                _authorise(session, circle, inv.user_id, command)
+                return Outcome(step(session, circle, command, Call(inv, now, zone)))
+
+        return _run(command, inv, deps, perform)
+
+    return handle
 
 
-def _do(session: Session, circle: Circle, command: RhythmCommand, call: Call) -> str:
-    if isinstance(command, NewSchedule):
-        return _new_schedule(session, circle, command, call)
-    if isinstance(command, ListSchedules):
-        return _list_schedules(session, circle, call)
-    if isinstance(command, Unschedule):
-        return _unschedule(session, circle, command, call)
-    if isinstance(command, NewDemoDay):
-        return _new_demo_day(session, circle, command, call)
-    if isinstance(command, ListDemoDays):
-        return _list_demo_days(session, circle, call)
-    if isinstance(command, Pause):
-        return _pause(session, circle, command, call)
-    if isinstance(command, Resume):
-        return _resume(session, circle, call)
-    if isinstance(command, Skip):
-        return _skip(session, circle, command, call)
-    if isinstance(command, Away):
-        return _away(session, circle, command, call)
-    if isinstance(command, Back):
-        return _back(session, circle, call)
-    if isinstance(command, SetNudge):
-        return _set_nudge(session, circle, command)
-    if isinstance(command, SetPrompts):
-        return _set_prompts(session, circle, command)
-    if isinstance(command, ListPromptSets):
-        return _list_prompt_sets(circle)
-    raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
+def cancel_demo_day(command: CancelDemoDay, inv: Invocation, deps: Deps) -> Outcome:
+    """Cancelling tells the channel, after the ack."""
+    return _run(
+        command, inv, deps, lambda _zone: _cancel_demo_day(command, inv, deps, deps.clock())
+    )
 
 
 def _look_up_zone(deps: Deps, inv: Invocation, now: datetime, last_known: str | None) -> CallerZone:
@@ -242,33 +233,17 @@ def _look_up_zone(deps: Deps, inv: Invocation, now: datetime, last_known: str | 
         found = {}
     answer = found.get(inv.user_id)
     if isinstance(answer, Person):
-        return CallerZone(zone_named(answer.tz))
+        return CallerZone(zone(answer.tz))
     if last_known is not None:
         return CallerZone(
-            zone_named(last_known),
+            zone(last_known),
             f"I couldn't get your time zone from Slack, so I used the one I last saw "
-            f"({zone_named(last_known).key}).",
+            f"({zone(last_known).key}).",
         )
     return CallerZone(UTC_ZONE, "I couldn't get your time zone from Slack, so I used UTC.")
 
 
 # --- time helpers ------------------------------------------------------------------------------
-
-
-def zone_named(name: str | None) -> ZoneInfo:
-    """A zone by IANA name; a missing or unknown name (Slack has sent odd ones) means UTC."""
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC_ZONE
-
-
-def circle_zone(session: Session, circle: Circle) -> ZoneInfo:
-    """The circle's own zone, else its creating facilitator's, else UTC (see module docstring)."""
-    if circle.tz:
-        return zone_named(circle.tz)
-    creator = session.get(Person, (circle.team_id, circle.created_by))
-    return zone_named(creator.tz if creator else None)
 
 
 def moment_text(moment: datetime, tz: ZoneInfo, now: datetime) -> str:
@@ -305,15 +280,6 @@ def _clock(at_minute: int) -> str:
     return f"{at_minute // 60:02d}:{at_minute % 60:02d}"
 
 
-def recurrence_of(schedule: Schedule) -> WeeklyRecurrence:
-    return WeeklyRecurrence(
-        weekday=schedule.weekday,
-        at=time(schedule.at_minute // 60, schedule.at_minute % 60),
-        interval_weeks=schedule.interval_weeks,
-        anchor=schedule.anchor,
-    )
-
-
 def kind_label(schedule: Schedule) -> str:
     return KIND_LABELS.get(ScheduleKind(schedule.kind), schedule.kind)
 
@@ -335,7 +301,7 @@ def rule_text(schedule: Schedule) -> str:
 
 def next_occurrence(schedule: Schedule, caller_tz: ZoneInfo, now: datetime) -> datetime:
     """The next fire after `now`: in the pinned zone, else as the caller would get it."""
-    tz = zone_named(schedule.pinned_tz) if schedule.pinned_tz else caller_tz
+    tz = zone(schedule.pinned_tz) if schedule.pinned_tz else caller_tz
     return next_fire_time(recurrence_of(schedule), tz, now)
 
 
@@ -420,7 +386,7 @@ def _new_schedule(session: Session, circle: Circle, command: NewSchedule, call: 
     return zone.with_note("\n".join(lines) + pause_note(session, circle, now))
 
 
-def _list_schedules(session: Session, circle: Circle, call: Call) -> str:
+def _list_schedules(session: Session, circle: Circle, _command: ListSchedules, call: Call) -> str:
     now, zone = call.now, call.zone
     items = [
         {
@@ -509,7 +475,7 @@ def _new_demo_day(session: Session, circle: Circle, command: NewDemoDay, call: C
     return zone.with_note("\n".join(lines) + pause_note(session, circle, now))
 
 
-def _list_demo_days(session: Session, circle: Circle, call: Call) -> str:
+def _list_demo_days(session: Session, circle: Circle, _command: ListDemoDays, call: Call) -> str:
     now = call.now
     upcoming = [d for d in live_demo_days(session, circle) if d.starts_at > now]
     counts: dict[int, int] = {}
@@ -610,9 +576,10 @@ def _valid_demo_day_ids(session: Session, circle: Circle, now: datetime) -> str:
 
 def _not_in_the_past(day: date, today: date, tz: ZoneInfo, sub: str, why: str) -> None:
     if day < today:
-        raise Refusal(
+        raise CommandError(
             f"{day.isoformat()} is in the past: it is {today.isoformat()} in {tz.key}, {why}. "
-            f"Use today or a later date. {usage_hint(sub)}"
+            "Use today or a later date.",
+            usage=sub,
         )
 
 
@@ -644,7 +611,7 @@ def _pause(session: Session, circle: Circle, command: Pause, call: Call) -> str:
     return text
 
 
-def _resume(session: Session, circle: Circle, call: Call) -> str:
+def _resume(session: Session, circle: Circle, _command: Resume, call: Call) -> str:
     now = call.now
     today = local_date_of(now, circle_zone(session, circle))
     name = mrkdwn.escape(circle.name)
@@ -670,7 +637,7 @@ def occurrences_on(
     for schedule in schedules:
         if ScheduleKind(schedule.kind) not in SKIPPABLE_KINDS:
             continue
-        fire_tz = zone_named(schedule.pinned_tz) if schedule.pinned_tz else tz
+        fire_tz = zone(schedule.pinned_tz) if schedule.pinned_tz else tz
         start = resolve_wall_time(day, time(0, 0), fire_tz) - timedelta(microseconds=1)
         fire = next_fire_time(recurrence_of(schedule), fire_tz, start)
         if local_date_of(fire, fire_tz) == day:
@@ -696,7 +663,7 @@ def next_occurrence_days(
     for schedule in schedules:
         if ScheduleKind(schedule.kind) not in SKIPPABLE_KINDS:
             continue
-        fire_tz = zone_named(schedule.pinned_tz) if schedule.pinned_tz else tz
+        fire_tz = zone(schedule.pinned_tz) if schedule.pinned_tz else tz
         moment, found = now, 0
         while found < count:
             moment = next_fire_time(recurrence_of(schedule), fire_tz, moment)
@@ -725,9 +692,10 @@ def _skip(session: Session, circle: Circle, command: Skip, call: Call) -> str:
     today = local_date_of(now, tz)
     _not_in_the_past(command.day, today, tz, "skip", "the circle's time zone")
     if command.day - today > MAX_SKIP_AHEAD:
-        raise Refusal(
+        raise CommandError(
             f"{command.day.isoformat()} is more than a year away; dates can be skipped up to "
-            f"365 days ahead. {usage_hint('skip')}"
+            "365 days ahead.",
+            usage="skip",
         )
     skipped = {
         row.day for row in session.exec(select(SkipDay).where(SkipDay.circle_id == circle.id))
@@ -808,7 +776,7 @@ def _away(session: Session, circle: Circle, command: Away, call: Call) -> str:
     )
 
 
-def _back(session: Session, circle: Circle, call: Call) -> str:
+def _back(session: Session, circle: Circle, _command: Back, call: Call) -> str:
     membership = _membership(session, circle, call.user_id)
     name = mrkdwn.escape(circle.name)
     if membership.away_until is None:
@@ -818,7 +786,7 @@ def _back(session: Session, circle: Circle, call: Call) -> str:
     return f"Welcome back: *{name}* sends you its messages again."
 
 
-def _set_nudge(session: Session, circle: Circle, command: SetNudge) -> str:
+def _set_nudge(session: Session, circle: Circle, command: SetNudge, _call: Call) -> str:
     circle.nudge_after_minutes = command.minutes
     session.add(circle)
     name = mrkdwn.escape(circle.name)
@@ -856,7 +824,9 @@ def _set_names(library: questions.QuestionLibrary) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _list_prompt_sets(circle: Circle) -> str:
+def _list_prompt_sets(
+    _session: Session, circle: Circle, _command: ListPromptSets, _call: Call
+) -> str:
     library = questions.library()
     name = mrkdwn.escape(circle.name)
     lines = [f"Question sets for *{name}* (choose one with `/circle set prompts &lt;set&gt;`):"]
@@ -871,7 +841,7 @@ def _list_prompt_sets(circle: Circle) -> str:
     return "\n".join(lines)
 
 
-def _set_prompts(session: Session, circle: Circle, command: SetPrompts) -> str:
+def _set_prompts(session: Session, circle: Circle, command: SetPrompts, _call: Call) -> str:
     library = questions.library()
     name = mrkdwn.escape(circle.name)
     if command.name not in library:
@@ -895,3 +865,19 @@ def _set_prompts(session: Session, circle: Circle, command: SetPrompts) -> str:
             for number, q in enumerate(asked, start=1)
         )
     return "\n".join(lines)
+
+
+# The handlers bot/slash/table.py routes each subcommand to.
+new_schedule = _handler(_new_schedule)
+list_schedules = _handler(_list_schedules)
+unschedule = _handler(_unschedule)
+new_demo_day = _handler(_new_demo_day)
+list_demo_days = _handler(_list_demo_days)
+pause = _handler(_pause)
+resume = _handler(_resume)
+skip = _handler(_skip)
+away = _handler(_away)
+back = _handler(_back)
+set_nudge = _handler(_set_nudge)
+set_prompts = _handler(_set_prompts)
+list_prompt_sets = _handler(_list_prompt_sets)

@@ -29,166 +29,13 @@ _LINK = re.compile(r"^<([^@#!][^<>|]*)(?:\|([^<>]*))?>$")
 
 
 class CommandError(Exception):
-    """A refusal shown to the person, naming what was wrong and the correct form."""
+    """A refusal shown to the person, naming what was wrong and the correct form: `usage`
+    names the subcommand whose form (its `/circle help` line, bot/slash/table.py) follows the
+    message, then `then`."""
 
-
-@dataclass(frozen=True)
-class Subcommand:
-    name: str
-    usage: str
-    example: str
-    summary: str
-
-
-SUBCOMMANDS: tuple[Subcommand, ...] = (
-    Subcommand("help", "/circle help", "/circle help", "show this list"),
-    Subcommand(
-        "create",
-        "/circle create <name>",
-        "/circle create Product Leads",
-        "start a circle in this channel; you become its facilitator",
-    ),
-    Subcommand(
-        "add",
-        "/circle add @person … [as leader|facilitator]",
-        "/circle add @ana @ben  ·  /circle add @dana as leader",
-        "add participants, or people with another role",
-    ),
-    Subcommand(
-        "remove", "/circle remove @person …", "/circle remove @ben", "take people out of the circle"
-    ),
-    Subcommand("members", "/circle members", "/circle members", "list the circle's people by role"),
-    Subcommand("rename", "/circle rename <name>", "/circle rename Product Leaders", "rename it"),
-    Subcommand(
-        "archive", "/circle archive", "/circle archive", "stop all activity (the data is kept)"
-    ),
-    Subcommand(
-        "schedule",
-        "/circle schedule checkin|debrief|digest|pairing <day> <time> [every N weeks] [tz:<zone>]",
-        "/circle schedule checkin mon 09:00  ·  /circle schedule debrief fri 16:00 every 2 weeks"
-        "  ·  /circle schedule pairing mon 10:00 every 2 weeks",
-        "send check-ins, debriefs or the leaders' digest, or form peer pairs, every week "
-        "(or every N weeks)",
-    ),
-    Subcommand(
-        "schedules", "/circle schedules", "/circle schedules", "list the schedules and their ids"
-    ),
-    Subcommand(
-        "unschedule", "/circle unschedule <id>", "/circle unschedule 3", "remove a schedule"
-    ),
-    Subcommand(
-        "demoday",
-        "/circle demoday <YYYY-MM-DD> <time> <title> [remind:3d,2h]",
-        "/circle demoday 2026-12-10 15:00 Q4 demo day remind:3d,2h",
-        "plan a demo day; the channel is reminded before it (default 7d, 1d and 1h)",
-    ),
-    Subcommand("demodays", "/circle demodays", "/circle demodays", "list the upcoming demo days"),
-    Subcommand(
-        "demoday cancel",
-        "/circle demoday cancel <id>",
-        "/circle demoday cancel 2",
-        "cancel a demo day and tell the channel",
-    ),
-    Subcommand(
-        "pause",
-        "/circle pause [until <YYYY-MM-DD>]",
-        "/circle pause until 2026-12-31  ·  /circle pause",
-        "send nothing until that date (inclusive) or until `/circle resume`",
-    ),
-    Subcommand("resume", "/circle resume", "/circle resume", "end a pause"),
-    Subcommand(
-        "skip", "/circle skip <YYYY-MM-DD>", "/circle skip 2026-12-24", "send nothing on one date"
-    ),
-    Subcommand(
-        "away",
-        "/circle away until <YYYY-MM-DD>",
-        "/circle away until 2027-01-05",
-        "get nothing yourself up to that date (inclusive)",
-    ),
-    Subcommand("back", "/circle back", "/circle back", "end your away time early"),
-    Subcommand(
-        "set",
-        "/circle set nudge <duration>|off",
-        "/circle set nudge 12h  ·  /circle set nudge off",
-        "when to nudge people who haven't answered a check-in (default 24h)",
-    ),
-    Subcommand(
-        "set prompts",
-        "/circle set prompts [<set>]",
-        "/circle set prompts quick  ·  /circle set prompts",
-        "choose the questions check-ins and debriefs ask; with no name, list the question sets",
-    ),
-    Subcommand(
-        "pair",
-        "/circle pair",
-        "/circle pair",
-        "form peer coaching pairs now (a trio if the count is odd); each group gets a group DM",
-    ),
-    Subcommand(
-        "nopair",
-        "/circle nopair",
-        "/circle nopair",
-        "leave yourself out of peer pairing (you're told at each round)",
-    ),
-    Subcommand("pair-me", "/circle pair-me", "/circle pair-me", "be paired again after nopair"),
-    Subcommand(
-        "team",
-        "/circle team @person [<team>]",
-        "/circle team @ana Platform  ·  /circle team @ana",
-        "set a person's team (pairing prefers other teams); with no team, use their Slack title",
-    ),
-    Subcommand(
-        "checkin now", "/circle checkin now", "/circle checkin now", "send a check-in right away"
-    ),
-    Subcommand(
-        "debrief now", "/circle debrief now", "/circle debrief now", "send a debrief right away"
-    ),
-    Subcommand("status", "/circle status", "/circle status", "see what was delivered this week"),
-    Subcommand(
-        "digest preview",
-        "/circle digest preview",
-        "/circle digest preview",
-        "see what this week's digest says so far to leaders, the circle and facilitators "
-        "(only you see it)",
-    ),
-    Subcommand(
-        "digest send",
-        "/circle digest send",
-        "/circle digest send",
-        "send this week's digest so far now, to the channel, the facilitators and the leaders",
-    ),
-    Subcommand(
-        "learnings",
-        "/circle learnings <words>",
-        "/circle learnings delegation feedback",
-        "search the reflections you may read, in all your circles (works in any channel)",
-    ),
-    Subcommand(
-        "my-data",
-        "/circle my-data",
-        "/circle my-data",
-        "get everything Circlebot holds about you, as a file in a direct message",
-    ),
-    Subcommand(
-        "forget-me",
-        "/circle forget-me",
-        "/circle forget-me",
-        "delete everything Circlebot holds about you (asks you to confirm first)",
-    ),
-    Subcommand(
-        "export",
-        "/circle export",
-        "/circle export",
-        "facilitators: get the circle's reflections you may read as a CSV file by direct message",
-    ),
-)
-SUBCOMMANDS_BY_NAME = {sub.name: sub for sub in SUBCOMMANDS}
-
-
-def usage_hint(name: str) -> str:
-    """ "Use `…`, e.g. `…`." with placeholders like <name> escaped, or Slack would parse them."""
-    sub = SUBCOMMANDS_BY_NAME[name]
-    return f"Use `{escape(sub.usage)}`, e.g. `{escape(sub.example)}`."
+    def __init__(self, message: str, *, usage: str | None = None, then: str = "") -> None:
+        super().__init__(message)
+        self.message, self.usage, self.then = message, usage, then
 
 
 # --- tokens -------------------------------------------------------------------------------
@@ -235,7 +82,7 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def _display(token: Token) -> str:
+def display(token: Token) -> str:
     if isinstance(token, UserMention):
         return "@" + token.label
     if isinstance(token, OtherMention):
@@ -470,25 +317,6 @@ class SetTeam:
 
 
 PairingCommand = Pair | NoPair | PairMe | SetTeam
-PAIRING_COMMANDS = (Pair, NoPair, PairMe, SetTeam)
-DATA_RIGHTS_COMMANDS = (MyData, ForgetMe, Export)
-RHYTHM_COMMANDS = (
-    NewSchedule,
-    ListSchedules,
-    Unschedule,
-    NewDemoDay,
-    ListDemoDays,
-    CancelDemoDay,
-    Pause,
-    Resume,
-    Skip,
-    Away,
-    Back,
-    SetNudge,
-    SetPrompts,
-    ListPromptSets,
-)
-DELIVERY_COMMANDS = (SendNow, Status, DigestPreview, DigestSend)
 
 Command = (
     Help
@@ -506,62 +334,21 @@ Command = (
 )
 
 
-def parse(text: str) -> Command:
-    if "\x00" in (text or ""):  # no Slack client sends it, and PostgreSQL can't store it
-        raise CommandError(
-            "That command holds a NUL character, which I can't keep. Please type it again. "
-            "`/circle help` lists the commands."
-        )
-    tokens = tokenize(text or "")
-    if not tokens:
-        return Help()
-    head, rest = tokens[0], tokens[1:]
-    if not isinstance(head, Word):
-        return Help(unknown=_display(head))
-    name = head.text.lower()
-    if name in ("help", "?", "-h", "--help"):
-        return Help()
-    if name == "create":
-        return Create(_parse_name(rest, "create"))
-    if name == "rename":
-        return Rename(_parse_name(rest, "rename"))
-    if name == "add":
-        return _parse_add(rest)
-    if name == "remove":
-        return Remove(_parse_people(rest, "remove"))
-    if name == "members":
-        _no_arguments(rest, "members")
-        return Members()
-    if name == "archive":
-        _no_arguments(rest, "archive")
-        return Archive()
-    if name in ("learnings", "learning"):
-        return Learnings(" ".join(_display(token) for token in rest))
-    if name in _RHYTHM_PARSERS:
-        return _RHYTHM_PARSERS[name](rest)
-    if name in _DATA_RIGHTS_PARSERS:
-        return _DATA_RIGHTS_PARSERS[name](rest)
-    if name in _PAIRING_PARSERS:
-        return _PAIRING_PARSERS[name](rest)
-    return Help(unknown=head.text)
-
-
 def _parse_name(tokens: list[Token], sub: str) -> str:
-    name = " ".join(_display(token) for token in tokens).strip()
+    name = " ".join(display(token) for token in tokens).strip()
     if not name:
-        raise CommandError(f"The circle needs a name. {usage_hint(sub)}")
+        raise CommandError("The circle needs a name.", usage=sub)
     if len(name) > MAX_CIRCLE_NAME:
         raise CommandError(
-            f"That name is {len(name)} characters; the limit is {MAX_CIRCLE_NAME}. "
-            + usage_hint(sub)
+            f"That name is {len(name)} characters; the limit is {MAX_CIRCLE_NAME}.", usage=sub
         )
     return name
 
 
 def _no_arguments(tokens: list[Token], sub: str) -> None:
     if tokens:
-        extra = escape(" ".join(_display(t) for t in tokens))
-        raise CommandError(f"`/circle {sub}` takes no arguments (got “{extra}”). {usage_hint(sub)}")
+        extra = escape(" ".join(display(t) for t in tokens))
+        raise CommandError(f"`/circle {sub}` takes no arguments (got “{extra}”).", usage=sub)
 
 
 _ROLE_WORDS = {
@@ -575,15 +362,14 @@ _ROLE_WORDS = {
 }
 
 
-def _parse_add(tokens: list[Token]) -> Add:
+def parse_add(tokens: list[Token]) -> Add:
     role = Role.PARTICIPANT
     for index, token in enumerate(tokens):
         if isinstance(token, Word) and token.text.lower() == "as":
             role_words = tokens[index + 1 :]
             if len(role_words) != 1 or not isinstance(role_words[0], Word):
                 raise CommandError(
-                    "After `as`, name one role: leader, facilitator or participant. "
-                    + usage_hint("add")
+                    "After `as`, name one role: leader, facilitator or participant.", usage="add"
                 )
             word = role_words[0].text.lower()
             if word not in _ROLE_WORDS:
@@ -599,24 +385,23 @@ def _parse_add(tokens: list[Token]) -> Add:
 
 def _parse_people(tokens: list[Token], sub: str) -> tuple[UserMention, ...]:
     if not tokens:
-        raise CommandError(f"Mention at least one person. {usage_hint(sub)}")
+        raise CommandError("Mention at least one person.", usage=sub)
     people: dict[str, UserMention] = {}
     for token in tokens:
         if isinstance(token, UserMention):
             people.setdefault(token.user_id, token)
         elif isinstance(token, OtherMention):
             raise CommandError(
-                f"{token.label} is not a person: mention people one by one. {usage_hint(sub)}"
+                f"{token.label} is not a person: mention people one by one.", usage=sub
             )
         elif token.text.startswith("@"):
             raise CommandError(
                 f"I can't find a Slack user called {escape(token.text)}. Pick people from the "
-                f"@ list so Slack links them. {usage_hint(sub)}"
+                f"@ list so Slack links them.",
+                usage=sub,
             )
         else:
-            raise CommandError(
-                f"“{escape(token.text)}” is not a mention of a person. {usage_hint(sub)}"
-            )
+            raise CommandError(f"“{escape(token.text)}” is not a mention of a person.", usage=sub)
     return tuple(people.values())
 
 
@@ -632,7 +417,7 @@ def _words(tokens: list[Token], sub: str) -> list[str]:
     for token in tokens:
         if not isinstance(token, Word):
             raise CommandError(
-                f"{escape(_display(token))} has no place in `/circle {sub}`. {usage_hint(sub)}"
+                f"{escape(display(token))} has no place in `/circle {sub}`.", usage=sub
             )
     return [token.text for token in tokens if isinstance(token, Word)]
 
@@ -640,7 +425,7 @@ def _words(tokens: list[Token], sub: str) -> list[str]:
 def _parse_error(error: timeparse.ParseError, sub: str | None = None) -> CommandError:
     """A parser's message (it may quote what was typed, so it is escaped), plus the form."""
     message = escape(str(error))
-    return CommandError(message if sub is None else f"{message} {usage_hint(sub)}")
+    return CommandError(message, usage=sub)
 
 
 _KIND_WORDS = {
@@ -656,12 +441,12 @@ _KIND_WORDS = {
 }
 
 
-def _parse_schedule(tokens: list[Token]) -> NewSchedule:
+def parse_schedule(tokens: list[Token]) -> NewSchedule:
     words = _words(tokens, "schedule")
     if not words:
         raise CommandError(
-            "Say what to schedule (checkin, debrief, digest or pairing), the day and the time. "
-            + usage_hint("schedule")
+            "Say what to schedule (checkin, debrief, digest or pairing), the day and the time.",
+            usage="schedule",
         )
     kind_word = words[0].lower()
     if kind_word not in _KIND_WORDS:
@@ -685,30 +470,30 @@ def _parse_schedule(tokens: list[Token]) -> NewSchedule:
 def _parse_id(tokens: list[Token], sub: str, what: str, lister: str) -> int:
     words = _words(tokens, sub)
     if not words:
-        raise CommandError(f"Give the {what} id from `{lister}`. {usage_hint(sub)}")
+        raise CommandError(f"Give the {what} id from `{lister}`.", usage=sub)
     if len(words) > 1:
-        raise CommandError(f"Give one {what} id at a time. {usage_hint(sub)}")
+        raise CommandError(f"Give one {what} id at a time.", usage=sub)
     text = words[0].removeprefix("#")
     if not re.fullmatch(r"[0-9]{1,9}", text):
         raise CommandError(
-            f"“{escape(words[0])}” is not a {what} id: ids are the numbers `{lister}` shows. "
-            + usage_hint(sub)
+            f"“{escape(words[0])}” is not a {what} id: ids are the numbers `{lister}` shows.",
+            usage=sub,
         )
     return int(text)
 
 
-def _parse_demoday(tokens: list[Token]) -> NewDemoDay | CancelDemoDay:
+def parse_demoday(tokens: list[Token]) -> NewDemoDay | CancelDemoDay:
     if tokens and isinstance(tokens[0], Word) and tokens[0].text.lower() == "cancel":
         return CancelDemoDay(
             _parse_id(tokens[1:], "demoday cancel", "demo day", "/circle demodays")
         )
     if not tokens:
         raise CommandError(
-            "Give the date, the time and a title. "
-            + usage_hint("demoday")
-            + " To cancel one: `/circle demoday cancel &lt;id&gt;`."
+            "Give the date, the time and a title.",
+            usage="demoday",
+            then=" To cancel one: `/circle demoday cancel &lt;id&gt;`.",
         )
-    return NewDemoDay(tuple(_display(token) for token in tokens))
+    return NewDemoDay(tuple(display(token) for token in tokens))
 
 
 def _parse_day(words: list[str], sub: str) -> date:
@@ -723,36 +508,36 @@ def _parse_until(tokens: list[Token], sub: str, *, required: bool) -> date | Non
     if words and words[0].lower() == "until":
         words = words[1:]
         if not words:
-            raise CommandError(f"The date after `until` is missing. {usage_hint(sub)}")
+            raise CommandError("The date after `until` is missing.", usage=sub)
     if not words:
         if required:
-            raise CommandError(f"Say until when. {usage_hint(sub)}")
+            raise CommandError("Say until when.", usage=sub)
         return None
     if len(words) > 1:
-        raise CommandError(f"I didn't understand “{escape(' '.join(words))}”. {usage_hint(sub)}")
+        raise CommandError(f"I didn't understand “{escape(' '.join(words))}”.", usage=sub)
     return _parse_day(words, sub)
 
 
-def _parse_pause(tokens: list[Token]) -> Pause:
+def parse_pause(tokens: list[Token]) -> Pause:
     return Pause(_parse_until(tokens, "pause", required=False))
 
 
-def _parse_away(tokens: list[Token]) -> Away:
+def parse_away(tokens: list[Token]) -> Away:
     if any(isinstance(token, UserMention) for token in tokens):
         raise CommandError(
-            "`/circle away` is for yourself: each person marks themself away. " + usage_hint("away")
+            "`/circle away` is for yourself: each person marks themself away.", usage="away"
         )
     until = _parse_until(tokens, "away", required=True)
     assert until is not None
     return Away(until)
 
 
-def _parse_skip(tokens: list[Token]) -> Skip:
+def parse_skip(tokens: list[Token]) -> Skip:
     words = _words(tokens, "skip")
     if not words:
-        raise CommandError(f"Say which date to skip. {usage_hint('skip')}")
+        raise CommandError("Say which date to skip.", usage="skip")
     if len(words) > 1:
-        raise CommandError(f"Skip one date at a time. {usage_hint('skip')}")
+        raise CommandError("Skip one date at a time.", usage="skip")
     return Skip(_parse_day(words, "skip"))
 
 
@@ -766,7 +551,7 @@ SETTINGS_HELP = f"{NUDGE_HELP}; {PROMPTS_HELP}"
 _PROMPT_SET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
-def _parse_set(tokens: list[Token]) -> SetNudge | SetPrompts | ListPromptSets:
+def parse_set(tokens: list[Token]) -> SetNudge | SetPrompts | ListPromptSets:
     words = _words(tokens, "set")
     if not words:
         raise CommandError(f"Say which setting to change. The settings are: {SETTINGS_HELP}.")
@@ -794,8 +579,8 @@ def _parse_set_prompts(words: list[str]) -> SetPrompts | ListPromptSets:
         return ListPromptSets()
     if len(words) > 1:
         raise CommandError(
-            f"`/circle set prompts` takes one set name (got “{escape(' '.join(words))}”). "
-            + usage_hint("set prompts")
+            f"`/circle set prompts` takes one set name (got “{escape(' '.join(words))}”).",
+            usage="set prompts",
         )
     name = words[0].lower()
     if not _PROMPT_SET_NAME.match(name):
@@ -806,7 +591,7 @@ def _parse_set_prompts(words: list[str]) -> SetPrompts | ListPromptSets:
     return SetPrompts(name)
 
 
-def _parse_send_now(kind: ScheduleKind) -> Callable[[list[Token]], SendNow]:
+def parse_send_now(kind: ScheduleKind) -> Callable[[list[Token]], SendNow]:
     sub = f"{kind.value} now"
 
     def parse_it(tokens: list[Token]) -> SendNow:
@@ -821,8 +606,8 @@ def _parse_send_now(kind: ScheduleKind) -> Callable[[list[Token]], SendNow]:
     return parse_it
 
 
-def _parse_digest(tokens: list[Token]) -> DigestPreview | DigestSend:
-    words = [_display(token).lower() for token in tokens]
+def parse_digest(tokens: list[Token]) -> DigestPreview | DigestSend:
+    words = [display(token).lower() for token in tokens]
     if words == ["preview"]:
         return DigestPreview()
     if words == ["send"]:
@@ -833,107 +618,61 @@ def _parse_digest(tokens: list[Token]) -> DigestPreview | DigestSend:
     )
 
 
-def _no_arguments_then(sub: str, command: Command) -> Callable[[list[Token]], Command]:
-    def parse_it(tokens: list[Token]) -> Command:
-        _no_arguments(tokens, sub)
-        return command
-
-    return parse_it
-
-
-_RHYTHM_PARSERS: dict[str, Callable[[list[Token]], Command]] = {
-    "schedule": _parse_schedule,
-    "schedules": _no_arguments_then("schedules", ListSchedules()),
-    "unschedule": lambda tokens: Unschedule(
-        _parse_id(tokens, "unschedule", "schedule", "/circle schedules")
-    ),
-    "demoday": _parse_demoday,
-    "demodays": _no_arguments_then("demodays", ListDemoDays()),
-    "pause": _parse_pause,
-    "resume": _no_arguments_then("resume", Resume()),
-    "skip": _parse_skip,
-    "away": _parse_away,
-    "back": _no_arguments_then("back", Back()),
-    "set": _parse_set,
-    "checkin": _parse_send_now(ScheduleKind.CHECKIN),
-    "debrief": _parse_send_now(ScheduleKind.DEBRIEF),
-    "status": _no_arguments_then("status", Status()),
-    "digest": _parse_digest,
-}
-
-
-_DATA_RIGHTS_PARSERS: dict[str, Callable[[list[Token]], Command]] = {
-    "my-data": _no_arguments_then("my-data", MyData()),
-    "mydata": _no_arguments_then("my-data", MyData()),
-    "forget-me": _no_arguments_then("forget-me", ForgetMe()),
-    "forgetme": _no_arguments_then("forget-me", ForgetMe()),
-    "export": _no_arguments_then("export", Export()),
-}
-
-
 # --- pairing parsers ---------------------------------------------------------------------------
 
 
-def _parse_team(tokens: list[Token]) -> SetTeam:
+def parse_team(tokens: list[Token]) -> SetTeam:
     if not tokens or not isinstance(tokens[0], UserMention):
-        raise CommandError(f"Mention the person whose team to set first. {usage_hint('team')}")
+        raise CommandError("Mention the person whose team to set first.", usage="team")
     person, rest = tokens[0], tokens[1:]
     for token in rest:
         if not isinstance(token, Word):
             raise CommandError(
-                f"{escape(_display(token))} can't be part of a team name: set one person's "
-                f"team at a time. {usage_hint('team')}"
+                f"{escape(display(token))} can't be part of a team name: set one person's "
+                f"team at a time.",
+                usage="team",
             )
     team = " ".join(token.text for token in rest if isinstance(token, Word)).strip()
     if len(team) > MAX_TEAM_NAME:
         raise CommandError(
-            f"That team name is {len(team)} characters; the limit is {MAX_TEAM_NAME}. "
-            + usage_hint("team")
+            f"That team name is {len(team)} characters; the limit is {MAX_TEAM_NAME}.", usage="team"
         )
     return SetTeam(person.user_id, team or None)
 
 
-_PAIRING_PARSERS: dict[str, Callable[[list[Token]], Command]] = {
-    "pair": lambda tokens: (
-        PairMe()
-        if [_display(t).lower() for t in tokens] == ["me"]
-        else _no_arguments_then("pair", Pair())(tokens)
-    ),
-    "pairs": _no_arguments_then("pair", Pair()),
-    "nopair": _no_arguments_then("nopair", NoPair()),
-    "no-pair": _no_arguments_then("nopair", NoPair()),
-    "pair-me": _no_arguments_then("pair-me", PairMe()),
-    "pairme": _no_arguments_then("pair-me", PairMe()),
-    "team": _parse_team,
-}
+def no_arguments(sub: str, command: Callable[[], Command]) -> Callable[[list[Token]], Command]:
+    """The parser of a subcommand that takes nothing after its word."""
+
+    def parse_it(tokens: list[Token]) -> Command:
+        _no_arguments(tokens, sub)
+        return command()
+
+    return parse_it
 
 
-_SUBCOMMAND_WORDS = frozenset(
-    {
-        "help",
-        "?",
-        "-h",
-        "--help",
-        "create",
-        "rename",
-        "add",
-        "remove",
-        "members",
-        "archive",
-        "learnings",
-        "learning",
-        *_RHYTHM_PARSERS,
-        *_DATA_RIGHTS_PARSERS,
-        *_PAIRING_PARSERS,
-    }
-)
+def parse_create(tokens: list[Token]) -> Create:
+    return Create(_parse_name(tokens, "create"))
 
 
-def subcommand_word(text: str) -> str:
-    """The subcommand `text` starts with, safe for a log: one of ours, never what was typed
-    after it (a circle's name, a search, a team), nor an unknown first word."""
-    head = (text or "").split(maxsplit=1)
-    if not head:
-        return "help"
-    word = head[0].lower()
-    return word if word in _SUBCOMMAND_WORDS else "(not a subcommand)"
+def parse_rename(tokens: list[Token]) -> Rename:
+    return Rename(_parse_name(tokens, "rename"))
+
+
+def parse_remove(tokens: list[Token]) -> Remove:
+    return Remove(_parse_people(tokens, "remove"))
+
+
+def parse_unschedule(tokens: list[Token]) -> Unschedule:
+    return Unschedule(_parse_id(tokens, "unschedule", "schedule", "/circle schedules"))
+
+
+def parse_pair(tokens: list[Token]) -> Pair | PairMe:
+    """`/circle pair`, or `/circle pair me` (as `pair-me`)."""
+    if [display(t).lower() for t in tokens] == ["me"]:
+        return PairMe()
+    _no_arguments(tokens, "pair")
+    return Pair()
+
+
+def parse_learnings(tokens: list[Token]) -> Learnings:
+    return Learnings(" ".join(display(token) for token in tokens))

@@ -7,7 +7,6 @@ from datetime import date, time
 import pytest
 
 from bot.slash.parse import (
-    SUBCOMMANDS,
     Away,
     Back,
     CancelDemoDay,
@@ -21,10 +20,10 @@ from bot.slash.parse import (
     Resume,
     SetNudge,
     Skip,
-    Subcommand,
     Unschedule,
-    parse,
 )
+from bot.slash.table import SUBCOMMANDS, Subcommand
+from bot.slash.table import parse_text as parse
 from storage.models import ScheduleKind
 
 

@@ -22,6 +22,7 @@ from slack_sdk import WebClient
 from sqlalchemy import String, inspect
 from sqlmodel import Session, col, select
 
+from bot.app import make_deliverer
 from bot.core.scheduler import FileLeadership, RhythmScheduler
 from bot.core.settings import ConfigError, load_settings
 from bot.data_rights.rights import (
@@ -34,7 +35,6 @@ from bot.data_rights.rights import (
     retention_job,
     sweep_retention,
 )
-from bot.delivery.engine import Deliverer
 from bot.reflections.action_items import open_items
 from storage.db import Database
 from storage.models import (
@@ -698,12 +698,12 @@ def test_the_scheduler_sweeps_once_a_day_when_retention_is_set(db: Database) -> 
         first = reflection_with_answers(session, circle, days_ago=40, text="first")
     client = WebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/")  # nothing is due
     leadership = FileLeadership(db)
-    off = RhythmScheduler(Deliverer(db, client), leadership, clock=clock)
+    off = RhythmScheduler(make_deliverer(db, client), leadership, clock=clock)
     off.run_once()
     assert answer_texts(db)[(first, "tried")] == ("first", None)
 
     scheduler = RhythmScheduler(
-        Deliverer(db, client), leadership, clock=clock, daily=retention_job(db, 30)
+        make_deliverer(db, client), leadership, clock=clock, daily=retention_job(db, 30)
     )
     scheduler.run_once()
     assert answer_texts(db)[(first, "tried")] == (None, None)

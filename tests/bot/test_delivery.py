@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from bot.app import make_deliverer
 from bot.delivery.engine import Deliverer, DeliveryConfig
 from bot.rhythm import messages
 from bot.slack.pacing import HEADROOM, PROBE_EVERY, PROBE_STEP, KeepAliveWebClient, SendPacer
@@ -107,7 +108,7 @@ def test_a_crashed_senders_claim_is_taken_over_after_its_lease(bot: BotHarness) 
     """At-least-once: a row left `sending` by a dead process is sent again after its lease."""
     set_up_checkin(bot, (ANA, "Europe/London"))
     wall = [datetime(2026, 12, 7, 9, 0, tzinfo=MONDAY_0900_LONDON.tzinfo)]
-    deliverer = Deliverer(
+    deliverer = make_deliverer(
         bot.db,
         bot.services.client,
         config=DeliveryConfig(lease=timedelta(seconds=60)),
@@ -131,7 +132,7 @@ def test_two_schedulers_ticking_at_once_send_each_message_once(bot: BotHarness) 
             for user_id, tz in people:
                 add_participant(s, circle, user_id, tz)
             weekly(s, circle, "checkin", 0, "09:00", created_at=SCHEDULED_AT)
-    deliverers = [Deliverer(bot.db, bot.services.client) for _ in range(4)]
+    deliverers = [make_deliverer(bot.db, bot.services.client) for _ in range(4)]
     barrier = threading.Barrier(len(deliverers))
     reports = []
 

@@ -34,9 +34,10 @@ from zoneinfo import ZoneInfo
 from PIL import Image
 from sqlmodel import Session, col, select
 
-from bot.delivery.engine import DIGEST_DELIVERY_KINDS, Deliverer, DeliveryConfig
+from bot.app import make_deliverer
 from bot.digest import chart
 from bot.digest import compose as digest
+from bot.digest.kinds import DigestKinds
 from bot.sandbox.fake_slack import FakeUser
 from storage.models import (
     ActionItem,
@@ -528,7 +529,7 @@ def test_each_digest_goes_out_once_across_ticks_restarts_and_schedulers(bot: Bot
     assert (again.registered, again.sent) == (0, 0)
 
     # A restart (a new Deliverer) and four schedulers at once: still nothing twice.
-    restarted = [Deliverer(bot.db, bot.services.client) for _ in range(4)]
+    restarted = [make_deliverer(bot.db, bot.services.client) for _ in range(4)]
     threads = [
         threading.Thread(target=d.tick, args=(DIGEST_AT + timedelta(minutes=1),)) for d in restarted
     ]
@@ -614,7 +615,7 @@ def test_a_failing_chart_upload_leaves_the_digest_sent_and_shows_in_status(
 def test_the_chart_setting_turns_the_chart_off(sqlite_bot: BotHarness) -> None:
     bot = sqlite_bot
     the_week(bot)
-    deliverer = Deliverer(bot.db, bot.services.client, config=DeliveryConfig(digest_chart=False))
+    deliverer = make_deliverer(bot.db, bot.services.client, charts=False)
     deliverer.tick(DIGEST_AT)
     deliverer.tick(DIGEST_AT + timedelta(seconds=30))
     assert len(posts_to(bot, DANA)) == 1
@@ -703,7 +704,7 @@ def test_a_leader_of_many_circles_gets_one_message_within_50_blocks(
 
 
 def test_the_deliverer_routes_every_digest_kind_here() -> None:
-    assert {*digest.DIGEST_KINDS, digest.DIGEST_CHART} == DIGEST_DELIVERY_KINDS
+    assert {*digest.DIGEST_KINDS, digest.DIGEST_CHART} == DigestKinds.kinds
 
 
 def test_people_friendly_formats() -> None:

@@ -6,11 +6,19 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 import pytest
+from sqlmodel import Session
 
-from bot.rhythm.due import due_messages
+from bot.app import message_kinds
+from bot.delivery import engine
+from bot.delivery.kinds import DueMessage
 from storage.db import Database
 from storage.models import Circle, Delivery, DeliveryStatus, DemoDay, Person, SkipDay
 from tests.factories import LONG_AGO, T, add_participant, make_circle, utc, weekly
+
+
+def due_messages(session: Session, *, now: datetime, since: datetime) -> list[DueMessage]:
+    """Everything due, as a tick sees it (every feature's kinds)."""
+    return engine.due_messages(session, message_kinds(), now=now, since=since)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import inspect
 from sqlmodel import select
 
-from bot.circles.commands import SORRY
+from bot.slash.base import SORRY
 from storage.models import Reflection, Visibility
 from tests.bot.test_learnings import parsed, write_reflection
 from tests.harness import (

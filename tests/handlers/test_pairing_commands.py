@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bot.app import make_deliverer
 from bot.delivery.engine import Deliverer
 from bot.pairing.rotation import Participant, PastPairing, pair_round
 from bot.pairing.rounds import round_seed
@@ -366,7 +367,7 @@ def test_a_pairing_schedule_forms_each_round_once_in_the_circles_zone(
 def test_ticks_racing_for_the_same_round_form_it_once(bot: BotHarness) -> None:
     circle_with(bot, ANA, BEN, CHLOE, EVE)
     bot.slash("schedule pairing mon 10:00")
-    deliverers = [Deliverer(bot.db, bot.services.client) for _ in range(3)]
+    deliverers = [make_deliverer(bot.db, bot.services.client) for _ in range(3)]
     barrier = threading.Barrier(len(deliverers))
 
     def run(deliverer: Deliverer) -> None:
@@ -517,7 +518,7 @@ def test_once_a_circle_pairs_its_debriefs_go_to_the_people_in_a_pair(
     reply = bot.slash("debrief now")
     assert "Not in the latest pairing round, so not sent: <@UCHLOE>." in reply.all_text
     friday = datetime(2026, 11, 20, 16, 1, tzinfo=UTC)  # the scheduled debrief, in London
-    Deliverer(bot.db, bot.services.client).tick(friday)
+    make_deliverer(bot.db, bot.services.client).tick(friday)
     with bot.db.session() as session:
         scheduled = session.exec(
             select(Delivery.recipient).where(

@@ -28,7 +28,6 @@ from typing import Any
 from hypothesis import strategies as st
 from sqlmodel import SQLModel, col, select
 
-from bot.circles.commands import SORRY
 from bot.rhythm.messages import (
     SIGNUP_TITLE_ACTION,
     SIGNUP_TITLE_BLOCK,
@@ -37,9 +36,9 @@ from bot.rhythm.messages import (
     checkin_message,
 )
 from bot.slack.mrkdwn import escape, unescape
+from bot.slash.base import SORRY
 from bot.slash.parse import (
     MAX_CIRCLE_NAME,
-    SUBCOMMANDS,
     Add,
     Away,
     CancelDemoDay,
@@ -54,8 +53,9 @@ from bot.slash.parse import (
     SetPrompts,
     Skip,
     Unschedule,
-    parse,
 )
+from bot.slash.table import SUBCOMMANDS
+from bot.slash.table import parse_text as parse
 from prompts.questions import load_question_set
 from storage.models import (
     ActionItem,

@@ -37,6 +37,7 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
+from bot.app import make_deliverer
 from bot.core.scheduler import ADVISORY_LOCK_KEY, PostgresLeadership
 from bot.delivery import engine as delivery_module
 from bot.delivery.engine import Deliverer, DeliveryConfig, _GroupWriter
@@ -246,7 +247,7 @@ def deliverer_with_wall_clock(
     bot: BotHarness, lease: timedelta
 ) -> tuple[Deliverer, list[datetime]]:
     wall = [datetime.now(UTC)]
-    deliverer = Deliverer(
+    deliverer = make_deliverer(
         bot.db,
         bot.services.client,
         config=DeliveryConfig(lease=lease),

@@ -13,8 +13,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bot.circles.commands import SORRY
-from bot.slash.parse import SUBCOMMANDS, CommandError, Help, parse
+from bot.slash.base import SORRY
+from bot.slash.parse import CommandError, Help
+from bot.slash.table import SUBCOMMANDS
+from bot.slash.table import parse_text as parse
 from tests.harness import FAC, BotHarness
 from tests.reliability.conftest import fuzz_settings
 from tests.reliability.fuzzing import (
