@@ -6,6 +6,6 @@ from pathlib import Path
 # that holds our packages goes first instead.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.cli import main  # noqa: E402
+from bot.cli import main
 
 main()

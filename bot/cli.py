@@ -15,9 +15,16 @@ import typer
 from slack_bolt.error import BoltError
 from sqlalchemy.exc import OperationalError
 
-from bot.app import shutdown
+from bot.app import bootstrap, build_app, shutdown, start_scheduler
+from bot.core.logs import setup_logging
 from bot.core.settings import ConfigError, Settings, load_settings
+from bot.core.web import WebServer, make_wsgi_app, stop_on_signals
+from bot.data_rights.rights import retention_job
+from bot.demo import run as simulation
+from bot.sandbox.run import run_sandbox, send
 from prompts import questions
+from storage.db import Database
+from storage.migrate import current_revision
 
 if TYPE_CHECKING:
     pass
@@ -56,7 +63,6 @@ def startup_errors() -> Iterator[None]:
 
 def _settings(**overrides: object) -> Settings:
     settings = load_settings(**overrides)
-    from bot.core.logs import setup_logging
 
     setup_logging(settings.log_level, settings.secrets())
     return settings
@@ -67,8 +73,6 @@ def migrate() -> None:
     """Upgrade the database schema to the newest version and exit."""
     with startup_errors():
         settings = _settings()
-        from storage.db import Database
-        from storage.migrate import current_revision
 
         questions.configure(settings.prompts_dir)  # a broken question set refuses start-up here too
         db = Database(settings.database_url)
@@ -90,8 +94,6 @@ def serve(
 ) -> None:
     """Serve Slack's HTTP requests on POST /slack/events (health on GET /healthz)."""
     if sandbox:
-        from bot.sandbox.run import run_sandbox
-
         with startup_errors():
             run_sandbox(port=port)
         return
@@ -103,8 +105,6 @@ def serve(
 
 
 def run_http(settings: Settings, *, host: str, ready: threading.Event | None = None) -> None:
-    from bot.app import bootstrap, build_app, start_scheduler
-    from bot.core.web import WebServer, make_wsgi_app, stop_on_signals
 
     services = bootstrap(settings)
     app = build_app(services)
@@ -134,9 +134,6 @@ def socket() -> None:
 
 def run_socket(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    from bot.app import bootstrap, build_app, start_scheduler
-    from bot.core.web import stop_on_signals
 
     services = bootstrap(settings)
     app = build_app(services, socket_mode=True)
@@ -184,8 +181,6 @@ def tick(
     with startup_errors():
         settings = _settings()
         settings.require("SLACK_BOT_TOKEN")
-        from bot.app import bootstrap
-        from bot.data_rights.rights import retention_job
 
         services = bootstrap(settings)
         now = moment or services.clock()
@@ -218,7 +213,6 @@ def demo(
 
     A previous demo's --out folder is replaced; any other non-empty folder is refused.
     """
-    from bot.demo import run as simulation
 
     config = simulation.DemoConfig(participants=participants, weeks=weeks, seed=seed, out=out)
     try:
@@ -272,7 +266,6 @@ def sandbox_send(
     ),
 ) -> None:
     """Type a slash command in the running sandbox and print what that person sees."""
-    from bot.sandbox.run import send
 
     raise typer.Exit(send(text, speaker=speaker, channel=channel))
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import bootstrap, build_app, shutdown, start_scheduler
+from bot.core.logs import setup_logging
 from bot.core.settings import ConfigError, LogLevel, Settings, load_settings
 from bot.core.web import WebServer, make_wsgi_app, stop_on_signals
 from bot.sandbox.fake_slack import FakeSlack
@@ -173,7 +174,6 @@ def _control_server(sandbox: Sandbox) -> ThreadingHTTPServer:
 
 
 def run_sandbox(*, port: int | None = None, interactive: bool | None = None) -> None:
-    from bot.core.logs import setup_logging
 
     fake = FakeSlack(team_domain="circlebot-sandbox").start()
     fake.seed_demo_workspace()
