@@ -29,3 +29,8 @@ def week_bounds(monday: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime.combine(monday, time(0), tzinfo=tz)
     end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
     return start, end
+
+
+def week_began(moment: datetime, tz: ZoneInfo) -> datetime:
+    """The instant the week containing `moment` began: Monday 00:00 in `tz`."""
+    return week_bounds(week_start(moment, tz), tz)[0]

@@ -47,7 +47,7 @@ from sqlmodel import Session, col, select
 from bot.circles.rules import Refusal, circle_here, require_facilitator
 from bot.pairing.rounds import person_pairings
 from bot.reflections.visibility import readable_for_role, role_in_circle
-from bot.slack import mrkdwn
+from bot.slack import block_kit, mrkdwn
 from bot.slash.base import Deps, Invocation, Outcome
 from bot.slash.parse import Export, ForgetMe, MyData
 from prompts.questions import QuestionSetError, load_question_set
@@ -1053,14 +1053,6 @@ def send_file_by_dm(
     return None
 
 
-def _plain(text: str) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text}
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
 MAX_CIRCLES_NAMED = 10
 
 
@@ -1082,18 +1074,20 @@ def forget_me_modal(summary: PersonSummary) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": FORGET_ME_CALLBACK_ID,
-        "title": _plain("Forget me"),
-        "submit": _plain("Delete my data"),
-        "close": _plain("Cancel"),
+        "title": block_kit.plain("Forget me"),
+        "submit": block_kit.plain("Delete my data"),
+        "close": block_kit.plain("Cancel"),
         "blocks": [
-            _section("*This deletes everything Circlebot holds about you:*\n" + "\n".join(goes)),
-            _section(
+            block_kit.section(
+                "*This deletes everything Circlebot holds about you:*\n" + "\n".join(goes)
+            ),
+            block_kit.section(
                 "Where a circle needs to remember that someone did something (created a "
                 "schedule, cancelled a demo day, was named as a peer in someone else's "
                 "debrief, was paired with someone), it will say “a forgotten person” instead "
                 "of you. Messages already sent in Slack, such as digests, are not changed."
             ),
-            _section(
+            block_kit.section(
                 "*This can't be undone.* Want a copy first? Cancel and run `/circle my-data`."
             ),
         ],

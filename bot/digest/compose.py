@@ -68,7 +68,8 @@ from bot.digest.disclosure import Shown, ShownWeek, State, Totals, Withheld, dis
 from bot.digest.metrics import WeekMetrics, metrics_for_circle, sparkline
 from bot.reflections.channel_readers import ChannelReaders
 from bot.reflections.visibility import Audience, readable_for_audience, visibility_in
-from bot.rhythm.messages import _context, _fit, _sections, slack_date
+from bot.slack import block_kit
+from bot.slack.text import day_text, rounded_duration, slack_date
 from prompts import mention, render
 from storage.models import (
     ActionItem,
@@ -167,11 +168,6 @@ def is_manual(key: str) -> bool:
 # --- formatting for people -----------------------------------------------------------------------
 
 
-def day_text(day: date) -> str:
-    """Mon 7 Dec."""
-    return f"{day:%a} {day.day} {day:%b}"
-
-
 def moment_text(moment: datetime, tz: ZoneInfo) -> str:
     """Wed 9 Dec 14:30 (in `tz`)."""
     local = moment.astimezone(tz)
@@ -180,17 +176,6 @@ def moment_text(moment: datetime, tz: ZoneInfo) -> str:
 
 def percent(value: float) -> str:
     return f"{round(value * 100)}%"
-
-
-def duration_text(value: timedelta) -> str:
-    """Rounded for people: 25 min, 3 h, 2 days."""
-    minutes = value.total_seconds() / 60
-    if minutes < 60:
-        return f"{max(1, round(minutes))} min"
-    hours = minutes / 60
-    if hours < 48:
-        return f"{round(hours)} h"
-    return f"{round(hours / 24)} days"
 
 
 def _count(n: int, word: str, plural: str | None = None) -> str:
@@ -222,11 +207,6 @@ def _who(user_id: str) -> Markup | str:
         return mention(user_id)
     except ValueError:
         return "someone"
-
-
-def _one_line(text: str, limit: int = QUOTE_CHARS) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 # --- what each section says ----------------------------------------------------------------------
@@ -284,14 +264,14 @@ def figures_text(
             f"{shown.checkins_skipped} skipped"
         ),
         response_rate=_shown(shown.response_rate, percent),
-        median_respond=_shown(shown.median_time_to_respond, duration_text),
+        median_respond=_shown(shown.median_time_to_respond, rounded_duration),
         items=(
             f"{shown.items_committed} committed, {shown.items_completed} completed, "
             f"{shown.items_overdue} overdue"
         ),
         window_start=day_text(shown.window_start),
         completion_rate=_shown(shown.completion_rate, percent),
-        median_done=_shown(shown.median_time_to_done, duration_text),
+        median_done=_shown(shown.median_time_to_done, rounded_duration),
         confidence=_shown(shown.confidence, lambda v: f"{v:.1f} out of 5"),
         confidence_change=change,
         peer_sessions=shown.peer_sessions,
@@ -356,7 +336,7 @@ def quotes(
             continue
         author = _who(reflection.user_id) if reflection.named else None
         kind = _KIND_LABELS.get(reflection.kind, reflection.kind)
-        chosen[reflection_id] = (rank, Quote(_one_line(text), author, kind))
+        chosen[reflection_id] = (rank, Quote(block_kit.one_line(text, QUOTE_CHARS), author, kind))
     found = [quote for _rank, quote in chosen.values()]  # dicts keep the query's order
     return found[:limit], max(len(found) - limit, 0)
 
@@ -404,7 +384,7 @@ def items_due_text(
         assert item.due_date is not None
         shown.append(
             {
-                "text": _one_line(item.text, 200),
+                "text": block_kit.one_line(item.text, 200),
                 "owner": _who(item.user_id) if reflection.named else None,
                 "due": day_text(item.due_date),
             }
@@ -431,7 +411,7 @@ def demo_day_text(session: Session, metrics: WeekMetrics, *, topics: bool) -> st
         .order_by(col(DemoSignup.created_at), col(DemoSignup.id))
     ).all()
     shown = [
-        (_who(s.user_id), _one_line(s.title, 150) if topics else None)
+        (_who(s.user_id), block_kit.one_line(s.title, 150) if topics else None)
         for s in signups[:SIGNUPS_SHOWN]
     ]
     return render(
@@ -629,7 +609,7 @@ def _head(audience: Audience, cw: CircleWeek | None, week: date, **extra: Any) -
 
 
 def _footer(audience: Audience) -> Block:
-    return _context(render("messages/digest_footer.md.j2", audience=audience.value))
+    return block_kit.context(render("messages/digest_footer.md.j2", audience=audience.value))
 
 
 def _fallback(audience: Audience, week: date, circle_name: str = "") -> str:
@@ -642,7 +622,7 @@ def _fallback(audience: Audience, week: date, circle_name: str = "") -> str:
 
 
 def _notes_block(text: str) -> list[Block]:
-    return [_context(text)] if text.strip() else []
+    return [block_kit.context(text)] if text.strip() else []
 
 
 # --- the three messages --------------------------------------------------------------------------
@@ -667,16 +647,16 @@ def circle_message(
     items = items_due_text(session, circle, now=now, tz=cw.tz, readable=readers.quotable)
     topics = Visibility.CIRCLE in readers.quotable  # sign-up topics are the circle's
     blocks: list[Block] = [
-        *_sections([_head(Audience.CIRCLE, cw, week)]),
-        *_sections(figures_text(cw.shown).splitlines()),
+        *block_kit.sections([_head(Audience.CIRCLE, cw, week)]),
+        *block_kit.sections(figures_text(cw.shown).splitlines()),
         *_notes_block(withheld_text(readers)),
-        *_sections(highlights.splitlines()),
-        *_sections(items.splitlines()),
-        *_sections(demo_day_text(session, cw.metrics, topics=topics).splitlines()),
+        *block_kit.sections(highlights.splitlines()),
+        *block_kit.sections(items.splitlines()),
+        *block_kit.sections(demo_day_text(session, cw.metrics, topics=topics).splitlines()),
         *cw.notes(),
         _footer(Audience.CIRCLE),
     ]
-    return {"text": _fallback(Audience.CIRCLE, week, circle.name), "blocks": _fit(blocks)}
+    return {"text": _fallback(Audience.CIRCLE, week, circle.name), "blocks": block_kit.fit(blocks)}
 
 
 def withheld_text(readers: ChannelReaders) -> str:
@@ -731,14 +711,17 @@ def facilitator_message(
         leaders_gone=[_who(u) for u in leaders.gone],
     )
     blocks: list[Block] = [
-        *_sections([_head(Audience.FACILITATORS, cw, week)]),
-        *_sections(figures_text(cw.shown).splitlines()),
-        *_sections(section.splitlines()),
-        *_sections(channel_readers_text(readers, circle).splitlines()),
+        *block_kit.sections([_head(Audience.FACILITATORS, cw, week)]),
+        *block_kit.sections(figures_text(cw.shown).splitlines()),
+        *block_kit.sections(section.splitlines()),
+        *block_kit.sections(channel_readers_text(readers, circle).splitlines()),
         *cw.notes(),
         _footer(Audience.FACILITATORS),
     ]
-    return {"text": _fallback(Audience.FACILITATORS, week, circle.name), "blocks": _fit(blocks)}
+    return {
+        "text": _fallback(Audience.FACILITATORS, week, circle.name),
+        "blocks": block_kit.fit(blocks),
+    }
 
 
 @dataclass(frozen=True)
@@ -787,13 +770,13 @@ def leader_message(
             limit=QUOTES_PER_LEADER_SECTION,
         )
         quoted = quoted or bool(found)
-        sections += _sections(figures_text(cw.shown, title=cw.circle.name).splitlines())
-        sections += _sections(quotes_text(found, more, Audience.LEADERS).splitlines())
+        sections += block_kit.sections(figures_text(cw.shown, title=cw.circle.name).splitlines())
+        sections += block_kit.sections(quotes_text(found, more, Audience.LEADERS).splitlines())
         sections += cw.notes()
     hidden = lw.weeks[CIRCLE_SECTIONS_SHOWN:]
     if hidden:
         sections.append(
-            _context(
+            block_kit.context(
                 render(
                     "messages/digest_more_circles.md.j2",
                     count=len(hidden),
@@ -804,13 +787,15 @@ def leader_message(
     if len(lw.weeks) > 1:
         totals = lw.totals
         title = f"All {len(lw.weeks)} circles"
-        sections += _sections(figures_text(totals.week, title=title, totals=totals).splitlines())
+        sections += block_kit.sections(
+            figures_text(totals.week, title=title, totals=totals).splitlines()
+        )
     for circle in lw.not_started:
         sections += _notes_block(notes_text(None, not_started=circle.name))
     first = lw.weeks[0] if lw.weeks else None
     head = _head(Audience.LEADERS, first, week, circles=len(circles), quoted=quoted)
-    blocks = [*_sections([head]), *sections, _footer(Audience.LEADERS)]
-    return {"text": _fallback(Audience.LEADERS, week), "blocks": _fit(blocks)}
+    blocks = [*block_kit.sections([head]), *sections, _footer(Audience.LEADERS)]
+    return {"text": _fallback(Audience.LEADERS, week), "blocks": block_kit.fit(blocks)}
 
 
 # --- deliveries ----------------------------------------------------------------------------------
@@ -1022,9 +1007,9 @@ def preview_modal(found: Preview) -> dict[str, Any]:
         paused=found.paused,
         parts=[],
     )
-    blocks = [*_sections([intro]), *preview_blocks(found)]
+    blocks = [*block_kit.sections([intro]), *preview_blocks(found)]
     if len(blocks) > MODAL_BLOCKS:
-        blocks = [*blocks[: MODAL_BLOCKS - 1], _context("…and more than fits here.")]
+        blocks = [*blocks[: MODAL_BLOCKS - 1], block_kit.context("…and more than fits here.")]
     return {
         "type": "modal",
         "title": {"type": "plain_text", "text": "Digest preview"},

@@ -29,23 +29,17 @@ from sqlmodel import Session, col, func, select
 
 from bot.calendar import weeks
 from bot.calendar.recurrence import local_date_of
+from bot.calendar.weeks import week_began
 from bot.calendar.zones import circle_zone, zone
 from bot.circles import rules as circles
 from bot.circles.rules import Refusal, is_paused_on
 from bot.digest import compose as digest
 from bot.reflections.action_items import open_items
 from bot.reflections.visibility import readable_by, readable_for_role
-from bot.rhythm.commands import (
-    day_text,
-    live_demo_days,
-    live_schedules,
-    next_occurrence,
-    paused_until_text,
-    slack_date,
-)
+from bot.rhythm.commands import live_demo_days, live_schedules, next_occurrence, paused_until_text
 from bot.rhythm.messages import ACTION_REFLECTION_EDIT
-from bot.rhythm.now import week_start
-from bot.slack import mrkdwn
+from bot.slack import block_kit, mrkdwn
+from bot.slack.text import day_text, slack_date
 from storage.models import (
     ActionItem,
     ActionItemStatus,
@@ -290,7 +284,7 @@ def next_checkin_text(
     my_today = local_date_of(now, tz)
     away = membership.away_until
     if away is not None and away >= my_today:
-        notes.append(f"You're away until {day_text(away)} (inclusive).")
+        notes.append(f"You're away until {day_text(away, year=True)} (inclusive).")
     paused = paused_until_text(circle, local_date_of(now, circle_zone(session, circle)))
     if paused is not None:
         notes.append(f"The circle is paused until {paused}.")
@@ -441,7 +435,7 @@ def glance_of(session: Session, circle: Circle, now: datetime) -> Glance:
     """This week of a circle for its facilitators: the `/circle status` week (Monday in the
     circle's zone until now), check-ins and debriefs only."""
     tz = circle_zone(session, circle)
-    start = week_start(now, tz.key)
+    start = week_began(now, tz)
     rows = session.exec(
         select(Delivery.status, Delivery.answered_at, Delivery.skipped_at).where(
             Delivery.circle_id == circle.id,
@@ -498,12 +492,12 @@ def facilitated_circle(session: Session, *, team_id: str, user_id: str, circle_i
 
 
 def build_home(data: HomeData, *, notice: str | None = None) -> View:
-    blocks: list[Block] = [_header("Your peer coaching circles")]
+    blocks: list[Block] = [block_kit.header("Your peer coaching circles")]
     if notice:
         blocks.append(_notice(notice))
     if not data.circles.total:
         blocks.append(
-            _section(
+            block_kit.section(
                 "You're not in a circle yet. A facilitator adds people with `/circle add @you`, "
                 "or start one in a channel with `/circle create &lt;name&gt;`."
             )
@@ -512,20 +506,23 @@ def build_home(data: HomeData, *, notice: str | None = None) -> View:
     blocks += _more(data.circles.hidden, data.circles.total, LIST_CIRCLES, "circles")
 
     if data.items.total:
-        blocks += [{"type": "divider"}, _header("Your action items")]
+        blocks += [{"type": "divider"}, block_kit.header("Your action items")]
         blocks += [_item_block(row) for row in data.items.shown]
         blocks += _more(data.items.hidden, data.items.total, LIST_ITEMS, "action items")
 
     if data.reflections:
-        blocks += [{"type": "divider"}, _header("Your last reflections")]
+        blocks += [{"type": "divider"}, block_kit.header("Your last reflections")]
         blocks += [_reflection_block(row) for row in data.reflections]
 
     if data.highlights:
-        blocks += [{"type": "divider"}, _header("Shared with your circles")]
+        blocks += [{"type": "divider"}, block_kit.header("Shared with your circles")]
         blocks += [_highlights_block(row) for row in data.highlights]
 
     if data.glances.total:
-        blocks += [{"type": "divider"}, _header("Circles you facilitate: this week at a glance")]
+        blocks += [
+            {"type": "divider"},
+            block_kit.header("Circles you facilitate: this week at a glance"),
+        ]
         for glance in data.glances.shown:
             blocks += [_glance_block(glance, data.tz), _digest_preview_actions(glance)]
         blocks += _more(
@@ -533,8 +530,10 @@ def build_home(data: HomeData, *, notice: str | None = None) -> View:
         )
 
     blocks.append({"type": "divider"})
-    blocks.append(_context("Type `/circle help` in any channel to see what Circlebot can do."))
-    return {"type": "home", "blocks": _fit(blocks, MAX_VIEW_BLOCKS)}
+    blocks.append(
+        block_kit.context("Type `/circle help` in any channel to see what Circlebot can do.")
+    )
+    return {"type": "home", "blocks": block_kit.fit(blocks, MAX_VIEW_BLOCKS, keep_last=False)}
 
 
 MODAL_TITLES = {
@@ -553,10 +552,10 @@ def build_list_modal(what: str, rows: list[Block], counts: Rows[Any], notice: st
     blocks: list[Block] = []
     if notice:
         blocks.append(_notice(notice))
-    blocks += rows or [_section(MODAL_EMPTY[what])]
+    blocks += rows or [block_kit.section(MODAL_EMPTY[what])]
     if counts.hidden > 0:
         blocks.append(
-            _context(
+            block_kit.context(
                 f"Showing the first {len(counts.shown)} of {counts.total}. "
                 f"…and {counts.hidden} more."
             )
@@ -565,14 +564,14 @@ def build_list_modal(what: str, rows: list[Block], counts: Rows[Any], notice: st
         "type": "modal",
         "callback_id": LIST_MODAL_CALLBACK_ID,
         "private_metadata": what,  # which list, so a click inside can refresh it
-        "title": _plain(MODAL_TITLES[what]),
-        "close": _plain("Close"),
-        "blocks": _fit(blocks, MAX_VIEW_BLOCKS),
+        "title": block_kit.plain(MODAL_TITLES[what]),
+        "close": block_kit.plain("Close"),
+        "blocks": block_kit.fit(blocks, MAX_VIEW_BLOCKS, keep_last=False),
     }
 
 
 def _circle_block(row: CircleRow) -> Block:
-    return _section(
+    return block_kit.section(
         f"*{mrkdwn.escape(row.name)}* in {mrkdwn.channel(row.channel_id)}"
         f"\nYou are {ROLE_NAMES.get(row.role, 'a member')}. {row.next_checkin}"
     )
@@ -582,13 +581,15 @@ def _item_block(row: ItemRow) -> Block:
     if row.due_date is None:
         due = "no due date"
     elif row.due_date < row.today:
-        due = f":warning: *overdue* since {day_text(row.due_date)}"
+        due = f":warning: *overdue* since {day_text(row.due_date, year=True)}"
     elif row.due_date == row.today:
         due = "due *today*"
     else:
-        due = f"due {day_text(row.due_date)}"
+        due = f"due {day_text(row.due_date, year=True)}"
     text = f"{_excerpt(row.text, ITEM_CHARS)}\n_{mrkdwn.escape(row.circle_name)}_ · {due}"
-    return _section(text, accessory=_button("Done", ACTION_ITEM_DONE, str(row.item_id)))
+    return block_kit.section(
+        text, accessory=block_kit.button("Done", ACTION_ITEM_DONE, str(row.item_id))
+    )
 
 
 def _reflection_block(row: ReflectionRow) -> Block:
@@ -601,7 +602,9 @@ def _reflection_block(row: ReflectionRow) -> Block:
         f"*{kind}* · {week} · *{mrkdwn.escape(row.circle_name)}* · shared with {shared}{edited}"
         f"\n{excerpt}"
     )
-    return _section(text, accessory=_button("Edit", ACTION_REFLECTION_EDIT, str(row.reflection_id)))
+    return block_kit.section(
+        text, accessory=block_kit.button("Edit", ACTION_REFLECTION_EDIT, str(row.reflection_id))
+    )
 
 
 def _highlights_block(row: Highlights) -> Block:
@@ -612,7 +615,7 @@ def _highlights_block(row: Highlights) -> Block:
         lines.append(f"> {_excerpt(quote.text, EXCERPT_CHARS)}\n— {author}, {quote.kind}")
     if row.more:
         lines.append(f"_…and {row.more} more._")
-    return _section("\n".join(lines))
+    return block_kit.section("\n".join(lines))
 
 
 def _glance_block(glance: Glance, tz: ZoneInfo) -> Block:
@@ -630,17 +633,17 @@ def _glance_block(glance: Glance, tz: ZoneInfo) -> Block:
     lines.append(f"Open action items: {glance.open_items} · {demo}")
     if glance.paused_until is not None:
         lines.append(f"_Paused until {glance.paused_until}._")
-    button = _button("Check in now", ACTION_CHECKIN_NOW, str(glance.circle_id))
+    button = block_kit.button("Check in now", ACTION_CHECKIN_NOW, str(glance.circle_id))
     button["confirm"] = {
-        "title": _plain("Send a check-in now?"),
-        "text": _plain(
+        "title": block_kit.plain("Send a check-in now?"),
+        "text": block_kit.plain(
             "Every participant of this circle gets a check-in DM now "
             "(people who are away are left out)."
         ),
-        "confirm": _plain("Send"),
-        "deny": _plain("Cancel"),
+        "confirm": block_kit.plain("Send"),
+        "deny": block_kit.plain("Cancel"),
     }
-    return _section("\n".join(lines), accessory=button)
+    return block_kit.section("\n".join(lines), accessory=button)
 
 
 def _digest_preview_actions(glance: Glance) -> Block:
@@ -648,7 +651,9 @@ def _digest_preview_actions(glance: Glance) -> Block:
     return {
         "type": "actions",
         "block_id": f"digest_preview_{glance.circle_id}",
-        "elements": [_button("Preview digest", ACTION_DIGEST_PREVIEW, str(glance.circle_id))],
+        "elements": [
+            block_kit.button("Preview digest", ACTION_DIGEST_PREVIEW, str(glance.circle_id))
+        ],
     }
 
 
@@ -657,11 +662,11 @@ def _more(hidden: int, total: int, what: str, noun: str) -> list[Block]:
     if hidden <= 0:
         return []
     return [
-        _context(f"…and {hidden} more."),
+        block_kit.context(f"…and {hidden} more."),
         {
             "type": "actions",
             "block_id": f"show_all_{what}",
-            "elements": [_button(f"Show all {total} {noun}", ACTION_SHOW_ALL, what)],
+            "elements": [block_kit.button(f"Show all {total} {noun}", ACTION_SHOW_ALL, what)],
         },
     ]
 
@@ -674,56 +679,5 @@ def _excerpt(text: str, limit: int) -> str:
     return mrkdwn.escape(line)
 
 
-def _fit(blocks: list[Block], limit: int) -> list[Block]:
-    """Last line of defence for Slack's block limit (the lists above are cut before this)."""
-    if len(blocks) <= limit:
-        return blocks
-    return [*blocks[: limit - 1], _context("…and more than fits here.")]
-
-
-def _header(text: str) -> Block:
-    return {"type": "header", "text": _plain(text)}
-
-
 def _notice(text: str) -> Block:
-    return {"type": "section", "block_id": NOTICE_BLOCK_ID, "text": _mrkdwn(text)}
-
-
-def _section(text: str, *, accessory: Block | None = None) -> Block:
-    block: Block = {"type": "section", "text": _mrkdwn(text)}
-    if accessory is not None:
-        block["accessory"] = accessory
-    return block
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [_mrkdwn(text)]}
-
-
-def _button(text: str, action_id: str, value: str) -> Block:
-    return {
-        "type": "button",
-        "text": _plain(text[:MAX_BUTTON_CHARS]),
-        "action_id": action_id,
-        "value": value,
-    }
-
-
-def _plain(text: str) -> dict[str, str]:
-    return {"type": "plain_text", "text": text}
-
-
-def _mrkdwn(text: str) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": _clip(text)}
-
-
-def _clip(text: str, limit: int = MAX_SECTION_CHARS) -> str:
-    """At most `limit` characters, never cutting an escape such as `&amp;` or a `<…>` token."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    for opener, closer in (("&", ";"), ("<", ">")):
-        start = cut.rfind(opener)
-        if start != -1 and closer not in cut[start:]:
-            cut = cut[:start]
-    return cut + "…"
+    return {"type": "section", "block_id": NOTICE_BLOCK_ID, "text": block_kit.mrkdwn_text(text)}

@@ -52,7 +52,8 @@ from bot.circles.queries import left_slack, members_with_profiles
 from bot.circles.rules import Refusal, circle_here, is_paused_on, refuse_if_paused
 from bot.delivery.engine import OPEN_GROUP_DM
 from bot.pairing.rotation import Participant, PastPairing, Round, pair_round
-from bot.slack import mrkdwn, people
+from bot.slack import block_kit, mrkdwn, people
+from bot.slack.text import day_text
 from bot.slash.base import Deps, Invocation, Outcome
 from bot.slash.parse import NoPair, Pair, PairMe, SetTeam
 from prompts import mention, render
@@ -188,7 +189,7 @@ def too_few_refusal(circle: Circle, found: Sequence[Candidate]) -> Refusal | Non
 
 def skip_text(reason: str | None, away_until: date | None = None) -> str:
     if reason == AWAY:
-        return f"is away until {day_text(away_until)}" if away_until else "is away"
+        return f"is away until {day_text(away_until, year=True)}" if away_until else "is away"
     if reason == OPTED_OUT:
         return "opted out (`/circle pair-me` to join again)"
     if reason == LEFT_SLACK:
@@ -196,10 +197,6 @@ def skip_text(reason: str | None, away_until: date | None = None) -> str:
     if reason == ALONE:
         return "had nobody else to pair with"
     return "was not paired"
-
-
-def day_text(day: date) -> str:
-    return f"{day:%a} {day.day} {day:%b %Y}"
 
 
 # --------------------------------------------------------------------------- forming a round
@@ -564,14 +561,6 @@ def mentions(user_ids: Iterable[str]) -> Markup:
     return Markup(", ").join(shown[:-1]) + Markup(" and ") + shown[-1]
 
 
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
-
-
 def intro_message(*, circle_name: str, members: Sequence[str], next_debrief: str | None) -> Message:
     """The group DM: who is paired, a suggested agenda, and when the debrief comes."""
     who = mentions(members)
@@ -586,7 +575,7 @@ def intro_message(*, circle_name: str, members: Sequence[str], next_debrief: str
     fallback = render("messages/pairing_intro_fallback.md.j2", members=who, circle_name=circle_name)
     return {
         "text": fallback,
-        "blocks": [_section(head), _section(agenda), _context(debrief)],
+        "blocks": [block_kit.section(head), block_kit.section(agenda), block_kit.context(debrief)],
     }
 
 
@@ -595,9 +584,9 @@ def skipped_message(*, circle_name: str, reason: str | None, away_until: date | 
         "messages/pairing_skipped.md.j2",
         circle_name=circle_name,
         reason=reason,
-        until=day_text(away_until) if away_until else None,
+        until=day_text(away_until, year=True) if away_until else None,
     )
-    return {"text": text, "blocks": [_section(text)]}
+    return {"text": text, "blocks": [block_kit.section(text)]}
 
 
 def next_debrief_text(session: Session, circle: Circle, after: datetime) -> str | None:

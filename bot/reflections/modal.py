@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from bot.slack import mrkdwn
+from bot.slack import block_kit, mrkdwn
 from prompts.questions import SCALE_MAX, SCALE_MIN, Question
 from storage.models import Visibility
 
@@ -228,7 +228,7 @@ def build_reflection_modal(
         if editing
         else "Write as much or as little as helps you."
     )
-    blocks: list[Block] = [_section(intro)]
+    blocks: list[Block] = [block_kit.section(intro)]
     for question in questions:
         peer = initial_peer if question.kind == "user" and kind == "debrief" else None
         blocks.extend(_question_blocks(question, answers.get(question.id), peer))
@@ -237,19 +237,19 @@ def build_reflection_modal(
     blocks.append(_named_block(prefill.named if prefill else False))
     if follow_ups:
         blocks.append({"type": "divider"})
-        blocks.append(_section("*Your open action items in this circle*"))
+        blocks.append(block_kit.section("*Your open action items in this circle*"))
         blocks.extend(_follow_up_block(item) for item in follow_ups[:MAX_FOLLOW_UPS])
         hidden_follow_ups += max(0, len(follow_ups) - MAX_FOLLOW_UPS)
     if hidden_follow_ups > 0:
-        blocks.append(_context(f"…and {hidden_follow_ups} more on your App Home."))
+        blocks.append(block_kit.context(f"…and {hidden_follow_ups} more on your App Home."))
     title = _TITLES[kind]
     return {
         "type": "modal",
         "callback_id": CALLBACK_ID,
         "private_metadata": metadata.encode(),
-        "title": _plain(f"Edit {title.lower()}" if editing else title),
-        "submit": _plain("Save"),
-        "close": _plain("Cancel"),
+        "title": block_kit.plain(f"Edit {title.lower()}" if editing else title),
+        "submit": block_kit.plain("Save"),
+        "close": block_kit.plain("Cancel"),
         "blocks": blocks,
     }
 
@@ -292,12 +292,12 @@ def _question_blocks(question: Question, answer: Answer | None, peer: str | None
     block: Block = {
         "type": "input",
         "block_id": question.id,
-        "label": _plain(question.label),
+        "label": block_kit.plain(question.label),
         "element": element,
         "optional": not question.required,
     }
     if question.hint:
-        block["hint"] = _plain(question.hint)
+        block["hint"] = block_kit.plain(question.hint)
     if kind != "action_item":
         return [block]
     due: Block = {"type": "datepicker", "action_id": DUE_ACTION}
@@ -308,7 +308,7 @@ def _question_blocks(question: Question, answer: Answer | None, peer: str | None
         {
             "type": "input",
             "block_id": question.id + DUE_SUFFIX,
-            "label": _plain("By when?"),
+            "label": block_kit.plain("By when?"),
             "element": due,
             "optional": True,
         },
@@ -317,14 +317,17 @@ def _question_blocks(question: Question, answer: Answer | None, peer: str | None
 
 def _visibility_block(initial: str) -> Block:
     options = [
-        {**_option(VISIBILITY_LABELS[v], v), "description": _plain(_VISIBILITY_DESCRIPTIONS[v])}
+        {
+            **_option(VISIBILITY_LABELS[v], v),
+            "description": block_kit.plain(_VISIBILITY_DESCRIPTIONS[v]),
+        }
         for v in Visibility
     ]
     chosen = next((o for o in options if o["value"] == initial), options[1])
     return {
         "type": "input",
         "block_id": VISIBILITY_BLOCK,
-        "label": _plain("Who can read this?"),
+        "label": block_kit.plain("Who can read this?"),
         "element": {
             "type": "radio_buttons",
             "action_id": VISIBILITY_ACTION,
@@ -337,7 +340,7 @@ def _visibility_block(initial: str) -> Block:
 def _named_block(named: bool) -> Block:
     option = {
         **_option("Show my name when this is quoted", NAMED_VALUE),
-        "description": _plain("Otherwise quotes from it are anonymous."),
+        "description": block_kit.plain("Otherwise quotes from it are anonymous."),
     }
     element: Block = {"type": "checkboxes", "action_id": NAMED_ACTION, "options": [option]}
     if named:
@@ -345,7 +348,7 @@ def _named_block(named: bool) -> Block:
     return {
         "type": "input",
         "block_id": NAMED_BLOCK,
-        "label": _plain("Your name"),
+        "label": block_kit.plain("Your name"),
         "element": element,
         "optional": True,
     }
@@ -353,16 +356,16 @@ def _named_block(named: bool) -> Block:
 
 def _follow_up_block(item: FollowUp) -> Block:
     # plain_text: Slack shows it literally, so the person's words need no mrkdwn escaping.
-    label = _clip(f"Did you do it? {' '.join(item.text.split())}", MAX_LABEL_CHARS)
+    label = block_kit.clip(f"Did you do it? {' '.join(item.text.split())}", MAX_LABEL_CHARS)
     block: Block = {
         "type": "input",
         "block_id": f"{FOLLOW_UP_PREFIX}{item.item_id}",
-        "label": _plain(label),
+        "label": block_kit.plain(label),
         "element": _radio(FOLLOW_UP_ACTION, [(text, value) for value, text in FOLLOW_UP_CHOICES]),
         "optional": True,
     }
     if item.due_date is not None:
-        block["hint"] = _plain(f"You planned it for {_day(item.due_date)}.")
+        block["hint"] = block_kit.plain(f"You planned it for {_day(item.due_date)}.")
     return block
 
 
@@ -375,23 +378,7 @@ def _radio(action_id: str, options: list[tuple[str, str]]) -> Block:
 
 
 def _option(text: str, value: str) -> Block:
-    return {"text": _plain(text), "value": value}
-
-
-def _plain(text: str) -> Block:
-    return {"type": "plain_text", "text": text}
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, 3000)}}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return {"text": block_kit.plain(text), "value": value}
 
 
 def _day(day: date) -> str:

@@ -44,6 +44,7 @@ from bot.circles import rules as circles
 from bot.circles.rules import Refusal, circle_here
 from bot.rhythm import messages
 from bot.slack import mrkdwn, people
+from bot.slack.text import day_text, duration_text, slack_date
 from bot.slash.base import Deps, Invocation, Outcome
 from bot.slash.parse import (
     Away,
@@ -251,29 +252,6 @@ def moment_text(moment: datetime, tz: ZoneInfo, now: datetime) -> str:
     local = moment.astimezone(tz)
     year = "" if local.year == now.astimezone(tz).year else f" {local.year}"
     return f"{local:%a} {local.day} {local:%b}{year}, {local:%H:%M} ({tz.key})"
-
-
-def day_text(day: date) -> str:
-    """`Thu 24 Dec 2026`."""
-    return f"{day:%a} {day.day} {day:%b %Y}"
-
-
-def slack_date(moment: datetime, fallback_tz: ZoneInfo) -> str:
-    """A moment Slack shows in each reader's own zone (the fallback is for old clients)."""
-    local = moment.astimezone(fallback_tz)
-    fallback = f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M} ({fallback_tz.key})"
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
-
-
-def duration_text(delta: timedelta) -> str:
-    """`3 days`, `2 hours`, `1 day 12 hours`, `90 minutes` → for people, not for parsing."""
-    minutes = int(delta.total_seconds()) // 60
-    parts: list[str] = []
-    for size, unit in ((7 * 24 * 60, "week"), (24 * 60, "day"), (60, "hour"), (1, "minute")):
-        count, minutes = divmod(minutes, size)
-        if count:
-            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
-    return " ".join(parts) or "0 minutes"
 
 
 def _clock(at_minute: int) -> str:
@@ -602,7 +580,7 @@ def _pause(session: Session, circle: Circle, command: Pause, call: Call) -> str:
         )
     else:
         text = (
-            f"Paused *{name}* until {day_text(command.until)} (inclusive, {tz.key}): no "
+            f"Paused *{name}* until {day_text(command.until, year=True)} (inclusive, {tz.key}): no "
             "check-ins, debriefs, digests or demo-day reminders are sent until then. "
             "`/circle resume` ends the pause early."
         )
@@ -701,7 +679,7 @@ def _skip(session: Session, circle: Circle, command: Skip, call: Call) -> str:
         row.day for row in session.exec(select(SkipDay).where(SkipDay.circle_id == circle.id))
     }
     if command.day in skipped:
-        return f"{day_text(command.day)} is already skipped: nothing is sent that day."
+        return f"{day_text(command.day, year=True)} is already skipped: nothing is sent that day."
     schedules = live_schedules(session, circle)
     demo_days = live_demo_days(session, circle)
     found = occurrences_on(schedules, demo_days, tz, command.day)
@@ -720,9 +698,9 @@ def _skip(session: Session, circle: Circle, command: Skip, call: Call) -> str:
         session.flush()
     except IntegrityError:  # someone skipped the same date at the same moment
         session.rollback()
-        return f"{day_text(command.day)} is already skipped: nothing is sent that day."
+        return f"{day_text(command.day, year=True)} is already skipped: nothing is sent that day."
     return (
-        f"Skipped {day_text(command.day)} ({tz.key}): nothing of "
+        f"Skipped {day_text(command.day, year=True)} ({tz.key}): nothing of "
         f"*{mrkdwn.escape(circle.name)}* is sent that day ({', '.join(found)})."
     )
 
@@ -737,8 +715,8 @@ def _nothing_to_skip(
     skipped: set[date],
 ) -> str:
     lead = (
-        f"Nothing of *{mrkdwn.escape(circle.name)}* is scheduled on {day_text(command.day)} "
-        f"({tz.key}), so there is nothing to skip."
+        f"Nothing of *{mrkdwn.escape(circle.name)}* is scheduled on "
+        f"{day_text(command.day, year=True)} ({tz.key}), so there is nothing to skip."
     )
     upcoming = next_occurrence_days(
         schedules, demo_days, tz, now, leave_out=skipped, count=SKIP_EXAMPLES
@@ -770,9 +748,9 @@ def _away(session: Session, circle: Circle, command: Away, call: Call) -> str:
     membership.away_until = command.until
     session.add(membership)
     return zone.with_note(
-        f"You're away until {day_text(command.until)} (inclusive): *{mrkdwn.escape(circle.name)}* "
-        "sends you no check-ins, debriefs, digests or nudges until then. "
-        "`/circle back` ends it early."
+        f"You're away until {day_text(command.until, year=True)} (inclusive): "
+        f"*{mrkdwn.escape(circle.name)}* sends you no check-ins, debriefs, digests or nudges "
+        "until then. `/circle back` ends it early."
     )
 
 

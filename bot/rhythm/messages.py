@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from markupsafe import Markup
 
-from bot.slack import mrkdwn
+from bot.slack import block_kit, mrkdwn
+from bot.slack.text import slack_date
 from prompts import mention, render
 from prompts.questions import question_set_or_default
 
@@ -74,7 +75,7 @@ def checkin_message(
     named = [*([peer_user_id] if peer_user_id else []), *peer_user_ids]
     peer = _people(named) if named and kind == "debrief" else None
     intro = render("messages/checkin.md.j2", kind=kind, circle_name=circle_name, peer=peer)
-    blocks: list[Block] = [_section(intro)]
+    blocks: list[Block] = [block_kit.section(intro)]
     if questions:
         shown = [" ".join(q.split()) for q in questions[:MAX_QUESTIONS_SHOWN]]
         preview = render(
@@ -83,10 +84,10 @@ def checkin_message(
             questions=shown,
             hidden=len(questions) - len(shown),
         )
-        blocks.extend(_sections(preview.splitlines()))
+        blocks.extend(block_kit.sections(preview.splitlines()))
     blocks.append(_checkin_buttons(kind, delivery_id))
-    blocks.append(_context(render("messages/checkin_footer.md.j2")))
-    return {"text": intro, "blocks": _fit(blocks)}
+    blocks.append(block_kit.context(render("messages/checkin_footer.md.j2")))
+    return {"text": intro, "blocks": block_kit.fit(blocks)}
 
 
 def _people(user_ids: Sequence[str]) -> Markup:
@@ -103,7 +104,7 @@ def nudge_message(*, kind: str, circle_name: str, delivery_id: int) -> Message:
     """The one gentle reminder, with the same Write and Skip buttons."""
     _check_kind(kind)
     text = render("messages/nudge.md.j2", kind=kind, circle_name=circle_name)
-    return {"text": text, "blocks": [_section(text), _checkin_buttons(kind, delivery_id)]}
+    return {"text": text, "blocks": [block_kit.section(text), _checkin_buttons(kind, delivery_id)]}
 
 
 def skipped_message(*, circle_name: str) -> Message:
@@ -112,8 +113,10 @@ def skipped_message(*, circle_name: str) -> Message:
     return {
         "text": text,
         "blocks": [
-            _section(text),
-            _context(render("messages/checkin_skipped_context.md.j2", circle_name=circle_name)),
+            block_kit.section(text),
+            block_kit.context(
+                render("messages/checkin_skipped_context.md.j2", circle_name=circle_name)
+            ),
         ],
     }
 
@@ -134,8 +137,10 @@ def _checkin_buttons(kind: str, delivery_id: int) -> Block:
         "type": "actions",
         "block_id": "checkin_actions",
         "elements": [
-            _button(_WRITE_LABEL[kind], ACTION_REFLECTION_OPEN, str(delivery_id), style="primary"),
-            _button("Skip this week", ACTION_CHECKIN_SKIP, str(delivery_id)),
+            block_kit.button(
+                _WRITE_LABEL[kind], ACTION_REFLECTION_OPEN, str(delivery_id), style="primary"
+            ),
+            block_kit.button("Skip this week", ACTION_CHECKIN_SKIP, str(delivery_id)),
         ],
     }
 
@@ -172,20 +177,20 @@ def reflection_saved_message(
         audience=audience,
         named=named,
         next_steps=[
-            (_one_line(text), f"{due:%a} {due.day} {due:%b}" if due else None)
+            (block_kit.one_line(text), f"{due:%a} {due.day} {due:%b}" if due else None)
             for text, due in next_steps
         ],
     )
-    blocks: list[Block] = [_section(head), *_sections(details.splitlines())]
+    blocks: list[Block] = [block_kit.section(head), *block_kit.sections(details.splitlines())]
     blocks.append(
         {
             "type": "actions",
             "block_id": "reflection_saved_actions",
-            "elements": [_button("Edit", ACTION_REFLECTION_EDIT, str(reflection_id))],
+            "elements": [block_kit.button("Edit", ACTION_REFLECTION_EDIT, str(reflection_id))],
         }
     )
-    blocks.append(_context(render("messages/reflection_saved_context.md.j2")))
-    return {"text": head, "blocks": _fit(blocks)}
+    blocks.append(block_kit.context(render("messages/reflection_saved_context.md.j2")))
+    return {"text": head, "blocks": block_kit.fit(blocks)}
 
 
 # --------------------------------------------------------------------------- demo days
@@ -212,7 +217,7 @@ def demoday_reminder_message(
         countdown=countdown,
     )
     shown = [
-        (user_id, _one_line(demo) if topics else None)
+        (user_id, block_kit.one_line(demo) if topics else None)
         for user_id, demo in signups[:MAX_SIGNUPS_SHOWN]
     ]
     listing = render(
@@ -222,14 +227,14 @@ def demoday_reminder_message(
         hidden=len(signups) - len(shown),
         withheld=bool(signups) and not topics,
     )
-    blocks: list[Block] = [_section(head), *_sections(listing.splitlines())]
+    blocks: list[Block] = [block_kit.section(head), *block_kit.sections(listing.splitlines())]
     if starts_at > now:
         blocks.append(
             {
                 "type": "actions",
                 "block_id": "demoday_actions",
                 "elements": [
-                    _button(
+                    block_kit.button(
                         "Sign up to demo", ACTION_DEMODAY_SIGNUP, str(demo_day_id), style="primary"
                     )
                 ],
@@ -241,7 +246,7 @@ def demoday_reminder_message(
         circle_name=circle_name,
         countdown=countdown,
     )
-    return {"text": fallback, "blocks": _fit(blocks)}
+    return {"text": fallback, "blocks": block_kit.fit(blocks)}
 
 
 def demoday_cancelled_message(
@@ -258,7 +263,7 @@ def demoday_cancelled_message(
     fallback = render(
         "messages/demoday_cancelled_fallback.md.j2", title=title, circle_name=circle_name
     )
-    return {"text": fallback, "blocks": [_section(text)]}
+    return {"text": fallback, "blocks": [block_kit.section(text)]}
 
 
 def demoday_signup_modal(
@@ -298,7 +303,7 @@ def demoday_signup_modal(
         "submit": {"type": "plain_text", "text": "Save" if demo_title else "Sign up"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            _section(intro),
+            block_kit.section(intro),
             {
                 "type": "input",
                 "block_id": SIGNUP_TITLE_BLOCK,
@@ -326,17 +331,7 @@ def demoday_signup_confirmation(
         f"the *{mrkdwn.escape(circle_name)}* demo day, {slack_date(starts_at)}. "
         "Press *Sign up to demo* on a reminder again to change it."
     )
-    return {"text": text, "blocks": [_section(text)]}
-
-
-def slack_date(moment: datetime) -> Markup:
-    """`<!date^…>`: Slack shows the moment in each reader's own time zone."""
-    if moment.tzinfo is None:
-        raise ValueError("slack_date needs an aware datetime")
-    utc = moment.astimezone(UTC)
-    fallback = f"{utc:%Y-%m-%d %H:%M} UTC"
-    token = f"<!date^{int(utc.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
-    return Markup(token)  # noqa: S704 (built from a number and digits only)
+    return {"text": text, "blocks": [block_kit.section(text)]}
 
 
 def time_until(starts_at: datetime, now: datetime) -> str:
@@ -365,57 +360,3 @@ def _plural(n: int, word: str) -> str:
 
 
 # --------------------------------------------------------------------------- blocks
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text)}]}
-
-
-def _button(text: str, action_id: str, value: str, *, style: str | None = None) -> Block:
-    button: Block = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
-
-
-def _sections(lines: list[str]) -> list[Block]:
-    """Lines packed into as few sections as the 3000-character limit allows."""
-    chunks: list[str] = []
-    for line in lines:
-        line = _clip(line)
-        if chunks and len(chunks[-1]) + 1 + len(line) <= MAX_SECTION_CHARS:
-            chunks[-1] += "\n" + line
-        else:
-            chunks.append(line)
-    return [_section(chunk) for chunk in chunks if chunk.strip()]
-
-
-def _clip(text: str, limit: int = MAX_SECTION_CHARS) -> str:
-    """At most `limit` characters, never cutting an escape such as `&amp;` in half."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    amp = cut.rfind("&")
-    if amp != -1 and ";" not in cut[amp:]:
-        cut = cut[:amp]
-    return cut + "…"
-
-
-def _fit(blocks: list[Block]) -> list[Block]:
-    """Keep the last block (buttons or footer) and cut the middle to stay within 50."""
-    if len(blocks) <= MAX_BLOCKS:
-        return blocks
-    return [*blocks[: MAX_BLOCKS - 2], _context("…"), blocks[-1]]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
 from bot.calendar.recurrence import local_date_of
+from bot.calendar.weeks import week_began
 from bot.calendar.zones import circle_zone, zone
 from bot.circles import rules as circles
 from bot.circles.queries import participants_of
@@ -135,14 +136,6 @@ def _send_report(
     return "\n".join(lines)
 
 
-def week_start(now: datetime, circle_tz: str | None) -> datetime:
-    """Monday 00:00 of `now`'s week in the circle's zone, as UTC."""
-    tz = zone(circle_tz)
-    local = now.astimezone(tz)
-    monday = (local - timedelta(days=local.weekday())).date()
-    return datetime(monday.year, monday.month, monday.day, tzinfo=tz).astimezone(now.tzinfo)
-
-
 def status(inv: Invocation, deps: Deps) -> Outcome:
 
     now = deps.clock()
@@ -150,7 +143,7 @@ def status(inv: Invocation, deps: Deps) -> Outcome:
         circle = circle_here(session, inv, subcommand="status")
         circles.require_facilitator(session, circle, inv.user_id, "see delivery status")
         tz = circle_zone(session, circle)
-        start = week_start(now, tz.key)
+        start = week_began(now, tz)
         deliveries = session.exec(
             select(Delivery)
             .where(

@@ -20,9 +20,9 @@ from bot.rhythm.messages import (
     nudge_message,
     questions_preview,
     skipped_message,
-    slack_date,
     time_until,
 )
+from bot.slack.text import slack_date
 from prompts.questions import (
     QUESTION_KINDS,
     QuestionSetError,

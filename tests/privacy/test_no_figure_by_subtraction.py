@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from bot.digest import chart
-from bot.digest.compose import day_text
+from bot.slack.text import day_text
 from storage.models import Person, Role
 from tests.bot.test_digest import (
     DIGEST_AT,
