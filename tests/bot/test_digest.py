@@ -39,7 +39,7 @@ from bot.digest import chart
 from bot.digest import compose as digest
 from bot.digest.kinds import DigestKinds
 from bot.sandbox.fake_slack import FakeUser
-from bot.slack import text
+from bot.slack import text as slack_text
 from storage.models import (
     ActionItem,
     Circle,
@@ -709,12 +709,12 @@ def test_the_deliverer_routes_every_digest_kind_here() -> None:
 
 
 def test_people_friendly_formats() -> None:
-    assert text.day_text(date(2026, 12, 7)) == "Mon 7 Dec"
-    assert text.day_text(date(2026, 12, 7), year=True) == "Mon 7 Dec 2026"
+    assert slack_text.day_text(date(2026, 12, 7)) == "Mon 7 Dec"
+    assert slack_text.day_text(date(2026, 12, 7), year=True) == "Mon 7 Dec 2026"
     assert digest.percent(2 / 3) == "67%"
-    assert text.rounded_duration(timedelta(minutes=25)) == "25 min"
-    assert text.rounded_duration(timedelta(hours=3, minutes=10)) == "3 h"
-    assert text.rounded_duration(timedelta(days=4)) == "4 days"
+    assert slack_text.rounded_duration(timedelta(minutes=25)) == "25 min"
+    assert slack_text.rounded_duration(timedelta(hours=3, minutes=10)) == "3 h"
+    assert slack_text.rounded_duration(timedelta(days=4)) == "4 days"
     london = ZoneInfo("Europe/London")
     # The Monday 08:00 digest covers the week before; a Friday one, this week to date.
     assert digest.digest_week(datetime(2026, 12, 7, 8, tzinfo=UTC), london) == date(2026, 11, 30)
