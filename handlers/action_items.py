@@ -17,10 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.home.rows import ACTION_ITEM_DONE
 from bot.reflections.action_items import apply_follow_up
-from bot.services import Services
 from bot.slack import mrkdwn
-from handlers.home import TRY_AGAIN, answer_click, clicker
-from handlers.payloads import action_value, positive_id
+from handlers.clicks import TRY_AGAIN, read_click
 from handlers.registry import Registrar
 from storage.models import ActionItemStatus
 
@@ -37,35 +35,32 @@ NOTICE_TEXT_CHARS = 200
 def action_item_done(
     ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
 ) -> None:
-    ack()
-    services: Services = context["services"]
-    user_id, team_id = clicker(body)
-    team_id = context.team_id or team_id
-    raw = action_value(body)
-    item_id = positive_id(raw)
-    if item_id is None:
-        logger.warning("action_item_done from %s with a bad value %r", user_id, raw[:40])
-        answer_click(services, client, body, respond, NOT_FOUND)
+    click = read_click(ack, body, client, context, respond, listener="action_item_done", log=logger)
+    if click.id is None:
+        click.answer(NOT_FOUND)
         return
     try:
-        with services.db.session() as session:
+        with click.services.db.session() as session:
             change = apply_follow_up(
                 session,
-                team_id=team_id,
-                user_id=user_id,
-                item_id=item_id,
+                team_id=click.team_id,
+                user_id=click.user_id,
+                item_id=click.id,
                 answer="done",
-                now=services.clock(),
+                now=click.services.clock(),
             )
             status = change.item.status if change.item is not None else None
             text = change.item.text if change.item is not None else ""
     except SQLAlchemyError:
-        logger.exception("action_item_done of item %s failed", item_id)
-        answer_click(services, client, body, respond, TRY_AGAIN)
+        logger.exception("action_item_done of item %s failed", click.id)
+        click.answer(TRY_AGAIN)
         return
     if change.outcome in ("not_found", "not_yours"):
         logger.warning(
-            "action_item_done refused (%s): %s clicked item %s", change.outcome, user_id, item_id
+            "action_item_done refused (%s): %s clicked item %s",
+            change.outcome,
+            click.user_id,
+            click.id,
         )
         notice = NOT_FOUND if change.outcome == "not_found" else NOT_YOURS
     elif change.outcome == "changed":
@@ -74,7 +69,7 @@ def action_item_done(
         notice = ALREADY_DROPPED.format(text=_short(text))
     else:
         notice = ALREADY_DONE.format(text=_short(text))
-    answer_click(services, client, body, respond, notice)
+    click.answer(notice)
 
 
 def _short(text: str) -> str:

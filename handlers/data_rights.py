@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.circles.rules import Refusal
 from bot.data_rights import rights as data_rights
-from handlers.home import SLACK_FAILURES, publish_home, slack_error
+from handlers.clicks import SLACK_FAILURES, publish_home, slack_error
 from handlers.registry import Registrar
 
 logger = logging.getLogger(__name__)

@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import Session, select
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.circles import rules as circles
-from bot.circles.rules import Refusal
 from bot.reflections.modal import NO_NUL
+from bot.rhythm.demodays import (
+    NOT_FOUND_PLAIN,
+    NOT_FOUND_TEXT,
+    SignupRefused,
+    save_signup,
+    signup_target,
+)
 from bot.rhythm.messages import (
     ACTION_DEMODAY_SIGNUP,
     SIGNUP_CALLBACK_ID,
@@ -38,10 +40,9 @@ from bot.rhythm.messages import (
     demoday_signup_confirmation,
     demoday_signup_modal,
 )
-from bot.slack import mrkdwn
-from handlers.payloads import MAX_ID, action_value, positive_id, tell_clicker
+from bot.slack import block_kit
+from handlers.clicks import MAX_ID, read_click
 from handlers.registry import Registrar
-from storage.models import Circle, DemoDay, DemoSignup
 
 logger = logging.getLogger(__name__)
 
@@ -51,123 +52,6 @@ TRY_AGAIN = (
 TRY_AGAIN_BUTTON = "I couldn't open the sign-up form just now. Please press the button again."
 NEED_TITLE = "Give your demo a title."
 TOO_LONG = "Keep this to {limit} characters or fewer."
-
-
-class SignupRefused(Exception):
-    """Sign-ups are not open to this person. `text` is mrkdwn for a message, `plain` is for a
-    modal's error (plain text)."""
-
-    def __init__(self, text: str, plain: str) -> None:
-        super().__init__(text)
-        self.text = text
-        self.plain = plain
-
-
-NOT_FOUND_TEXT = "I couldn't find this demo day, so there is nothing to sign up to."
-NOT_FOUND_PLAIN = "I couldn't find this demo day, so nothing was saved."
-
-
-@dataclass(frozen=True)
-class SignupTarget:
-    demo_day: DemoDay
-    circle: Circle
-    existing: DemoSignup | None
-
-
-def signup_target(
-    session: Session,
-    *,
-    team_id: str,
-    user_id: str,
-    demo_day_id: int,
-    now: datetime,
-    lock: bool = False,
-) -> SignupTarget:
-    """The demo day `user_id` may sign up to, or SignupRefused saying why not.
-
-    `lock` takes a shared row lock on the demo day (PostgreSQL) so that it cannot be cancelled
-    between this check and the write in the same transaction.
-    """
-    demo_day = session.get(DemoDay, demo_day_id, with_for_update={"read": True} if lock else None)
-    if demo_day is None or demo_day.team_id != team_id:
-        raise SignupRefused(NOT_FOUND_TEXT, NOT_FOUND_PLAIN)
-    circle = session.get(Circle, demo_day.circle_id)
-    if circle is None or circle.team_id != team_id:
-        raise SignupRefused(NOT_FOUND_TEXT, NOT_FOUND_PLAIN)
-    title = mrkdwn.escape(demo_day.title)
-    if demo_day.cancelled_at is not None:
-        raise SignupRefused(
-            f"*{title}* was cancelled, so sign-ups are closed.",
-            "This demo day was cancelled, so sign-ups are closed.",
-        )
-    if demo_day.starts_at <= now:
-        raise SignupRefused(
-            f"*{title}* has already started, so sign-ups are closed.",
-            "This demo day has already started, so sign-ups are closed.",
-        )
-    if circle.is_archived:
-        raise SignupRefused(
-            f"*{mrkdwn.escape(circle.name)}* is archived, so sign-ups are closed.",
-            "This circle is archived, so sign-ups are closed.",
-        )
-    try:
-        circles.require_member(session, circle, user_id, "sign up to demo")
-    except Refusal as refusal:
-        raise SignupRefused(
-            str(refusal), "Only members of this circle can sign up to demo."
-        ) from None
-    return SignupTarget(demo_day, circle, _signup_of(session, demo_day_id, user_id))
-
-
-def _signup_of(session: Session, demo_day_id: int, user_id: str) -> DemoSignup | None:
-    return session.exec(
-        select(DemoSignup).where(
-            DemoSignup.demo_day_id == demo_day_id, DemoSignup.user_id == user_id
-        )
-    ).first()
-
-
-def save_signup(
-    session: Session,
-    target: SignupTarget,
-    *,
-    user_id: str,
-    title: str,
-    what_tried: str,
-    now: datetime,
-) -> str:
-    """Insert or update the person's sign-up; "created", "updated" or "unchanged".
-
-    Two submissions racing each other both see no row; the unique constraint lets one insert
-    win and the other (inside a savepoint) falls back to updating that row.
-    """
-    demo_day_id = target.demo_day.id
-    assert demo_day_id is not None
-    existing = target.existing
-    if existing is None:
-        try:
-            with session.begin_nested():
-                session.add(
-                    DemoSignup(
-                        team_id=target.demo_day.team_id,
-                        demo_day_id=demo_day_id,
-                        user_id=user_id,
-                        title=title,
-                        what_tried=what_tried,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            return "created"
-        except IntegrityError:
-            existing = _signup_of(session, demo_day_id, user_id)
-            if existing is None:
-                raise
-    if (existing.title, existing.what_tried) == (title, what_tried):
-        return "unchanged"
-    existing.title, existing.what_tried, existing.updated_at = title, what_tried, now
-    session.add(existing)
-    return "updated"
 
 
 # --------------------------------------------------------------------------- the button
@@ -180,17 +64,16 @@ def demoday_signup(
     respond: Respond,
     context: BoltContext,
 ) -> None:
-    ack()
-    services = context["services"]
-    user_id = body.get("user", {}).get("id", "")
-    team_id = context.team_id or body.get("team", {}).get("id", "")
-    container = body.get("container") or {}
-    channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
-    raw_value = action_value(body)
-    demo_day_id = positive_id(raw_value)
+    click = read_click(ack, body, client, context, respond, listener="demoday_signup", log=logger)
+    services, user_id, team_id, demo_day_id = (
+        click.services,
+        click.user_id,
+        click.team_id,
+        click.id,
+    )
+    raw_value = click.value
     if demo_day_id is None:
-        logger.warning("demoday_signup from %s with a bad value %r", user_id, raw_value[:40])
-        tell_clicker(respond, client, channel_id, user_id, NOT_FOUND_TEXT)
+        click.tell(NOT_FOUND_TEXT)
         return
     try:
         with services.db.session() as session:
@@ -214,11 +97,11 @@ def demoday_signup(
         logger.info(
             "demoday_signup by %s on demo day %s refused: %s", user_id, raw_value, refused.plain
         )
-        tell_clicker(respond, client, channel_id, user_id, refused.text)
+        click.tell(refused.text)
         return
     except SQLAlchemyError:
         logger.exception("demoday_signup could not read demo day %s", raw_value)
-        tell_clicker(respond, client, channel_id, user_id, TRY_AGAIN_BUTTON)
+        click.tell(TRY_AGAIN_BUTTON)
         return
     try:
         client.views_open(trigger_id=body["trigger_id"], view=view)
@@ -226,7 +109,7 @@ def demoday_signup(
         logger.warning(
             "views.open for demo day %s failed: %s", raw_value, exc.response.get("error")
         )
-        tell_clicker(respond, client, channel_id, user_id, TRY_AGAIN_BUTTON)
+        click.tell(TRY_AGAIN_BUTTON)
 
 
 # --------------------------------------------------------------------------- the modal
@@ -239,8 +122,8 @@ def demoday_signup_submitted(
     user_id = body.get("user", {}).get("id", "")
     team_id = context.team_id or body.get("team", {}).get("id", "")
     values = (view.get("state") or {}).get("values") or {}
-    title = _one_line(_input(values, SIGNUP_TITLE_BLOCK, SIGNUP_TITLE_ACTION))
-    what_tried = _one_line(_input(values, SIGNUP_TRIED_BLOCK, SIGNUP_TRIED_ACTION))
+    title = block_kit.one_line(_input(values, SIGNUP_TITLE_BLOCK, SIGNUP_TITLE_ACTION))
+    what_tried = block_kit.one_line(_input(values, SIGNUP_TRIED_BLOCK, SIGNUP_TRIED_ACTION))
     errors: dict[str, str] = {}
     if not title:
         errors[SIGNUP_TITLE_BLOCK] = NEED_TITLE
@@ -312,10 +195,6 @@ def _input(values: Any, block_id: str, action_id: str) -> str:
     element = block.get(action_id) if isinstance(block, dict) else None
     text = element.get("value") if isinstance(element, dict) else None
     return text if isinstance(text, str) else ""
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _demo_day_id(private_metadata: Any) -> int | None:

@@ -41,8 +41,11 @@ from bot.rhythm.messages import (
     reflection_saved_message,
 )
 from bot.services import Services
-from handlers.home import answer_click, publish_home
-from handlers.payloads import action_value, positive_id, tell_clicker
+from handlers.clicks import (
+    Click,
+    publish_home,
+    read_click,
+)
 from handlers.registry import Registrar
 
 logger = logging.getLogger(__name__)
@@ -60,54 +63,32 @@ TRY_AGAIN_SAVE = (
 # --------------------------------------------------------------------------- the buttons
 
 
-def _tell(
-    services: Services, client: WebClient, body: dict[str, Any], respond: Respond, text: str
-) -> None:
-    """Answer the clicker where they clicked: in the DM, or (a Home click has no
-    response_url and no channel) as a notice on their Home."""
-    container = body.get("container") or {}
-    if container.get("type") == "message":
-        user_id = (body.get("user") or {}).get("id", "")
-        channel_id = container.get("channel_id") or (body.get("channel") or {}).get("id")
-        tell_clicker(respond, client, channel_id, user_id, text)
-    else:
-        answer_click(services, client, body, respond, text)
-
-
 def reflection_open(
     ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
 ) -> None:
     """ "Write my check-in" (value: the delivery id, or a nudge's check-in id)."""
-    ack()
-    _open_modal(body, client, respond, context, editing=False)
+    click = read_click(
+        ack, body, client, context, respond, listener=ACTION_REFLECTION_OPEN, log=logger
+    )
+    _open_modal(click, editing=False)
 
 
 def reflection_edit(
     ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
 ) -> None:
     """ "Edit" on a saved reflection (value: the reflection id)."""
-    ack()
-    _open_modal(body, client, respond, context, editing=True)
+    click = read_click(
+        ack, body, client, context, respond, listener=ACTION_REFLECTION_EDIT, log=logger
+    )
+    _open_modal(click, editing=True)
 
 
-def _open_modal(
-    body: dict[str, Any],
-    client: WebClient,
-    respond: Respond,
-    context: BoltContext,
-    *,
-    editing: bool,
-) -> None:
-    services = context["services"]
-    user_id = body.get("user", {}).get("id", "")
-    team_id = context.team_id or body.get("team", {}).get("id", "")
+def _open_modal(click: Click, *, editing: bool) -> None:
+    services, client, user_id, team_id = click.services, click.client, click.user_id, click.team_id
     action = ACTION_REFLECTION_EDIT if editing else ACTION_REFLECTION_OPEN
-    raw_value = action_value(body)
-    row_id = positive_id(raw_value)
+    row_id = click.id
     if row_id is None:
-        logger.warning("%s from %s with a bad value %r", action, user_id, raw_value[:40])
-        not_found = reflections.REFLECTION_NOT_FOUND if editing else reflections.NOT_FOUND
-        _tell(services, client, body, respond, not_found)
+        click.reply(reflections.REFLECTION_NOT_FOUND if editing else reflections.NOT_FOUND)
         return
     try:
         with services.db.read_session() as session:
@@ -123,11 +104,11 @@ def _open_modal(
             peer = debrief_peer(session, target.kind, target.delivery)  # from the pairing
     except Refused as refused:
         logger.warning("%s by %s on %s refused: %s", action, user_id, row_id, refused.reason)
-        _tell(services, client, body, respond, refused.text)
+        click.reply(refused.text)
         return
     except SQLAlchemyError:
         logger.exception("%s could not read %s", action, row_id)
-        _tell(services, client, body, respond, TRY_AGAIN_BUTTON)
+        click.reply(TRY_AGAIN_BUTTON)
         return
     view = build_reflection_modal(
         kind=content.kind,
@@ -141,10 +122,10 @@ def _open_modal(
         initial_peer=peer,
     )
     try:
-        client.views_open(trigger_id=body.get("trigger_id", ""), view=view)
+        client.views_open(trigger_id=click.trigger_id, view=view)
     except SlackApiError as exc:
         logger.warning("views.open for %s %s failed: %s", action, row_id, exc.response.get("error"))
-        _tell(services, client, body, respond, TRY_AGAIN_BUTTON)
+        click.reply(TRY_AGAIN_BUTTON)
 
 
 # --------------------------------------------------------------------------- the modal
