@@ -19,7 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from bot.core.replay import ReplayGuard
 from bot.core.scheduler import RhythmScheduler, leadership_for
 from bot.core.settings import Settings
-from bot.data_rights.rights import retention_job
+from bot.data_rights.retention import retention_job
 from bot.delivery.engine import Deliverer, DeliveryConfig, wall_clock
 from bot.delivery.kinds import MessageKinds
 from bot.digest.kinds import DigestKinds

@@ -19,7 +19,7 @@ from bot.app import bootstrap, build_app, shutdown, start_scheduler
 from bot.core.logs import setup_logging
 from bot.core.settings import ConfigError, Settings, load_settings
 from bot.core.web import WebServer, make_wsgi_app, stop_on_signals
-from bot.data_rights.rights import retention_job
+from bot.data_rights.retention import retention_job
 from bot.demo import run as simulation
 from bot.sandbox.run import run_sandbox, send
 from prompts import questions

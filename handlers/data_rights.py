@@ -1,4 +1,4 @@
-"""The forget-me confirmation modal (`/circle forget-me` opens it; bot/data_rights.py).
+"""The forget-me confirmation modal (`/circle forget-me` opens it; bot/data_rights/forget_me.py).
 
 Submitting it is the confirmation; closing it (Cancel) sends nothing, so nothing happens.
 The person forgotten is always the one who submitted (`body.user.id`): the modal carries no
@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.circles.rules import Refusal
-from bot.data_rights import rights as data_rights
+from bot.data_rights import forget_me
 from handlers.clicks import SLACK_FAILURES, publish_home, slack_error
 from handlers.registry import Registrar
 
@@ -40,7 +40,7 @@ def forget_me_submitted(
         return
     try:
         with services.db.session() as session:
-            report = data_rights.forget_person(session, team_id=team_id, user_id=user_id)
+            report = forget_me.forget_person(session, team_id=team_id, user_id=user_id)
     except Refusal as refusal:
         # The refusal names the circles; the log says why without them.
         logger.info("forget-me of %s refused: the only facilitator of a live circle", user_id)
@@ -50,7 +50,7 @@ def forget_me_submitted(
         text = TRY_AGAIN
     else:
         logger.info("forgot %s: %s", user_id, report)
-        text = data_rights.forgotten_text(report)
+        text = forget_me.forgotten_text(report)
     try:
         client.chat_postMessage(channel=user_id, text=text)
     except SLACK_FAILURES as exc:
@@ -59,4 +59,4 @@ def forget_me_submitted(
 
 
 def register(registrar: Registrar) -> None:
-    registrar.view(data_rights.FORGET_ME_CALLBACK_ID, forget_me_submitted)
+    registrar.view(forget_me.FORGET_ME_CALLBACK_ID, forget_me_submitted)

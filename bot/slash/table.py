@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.circles import commands as circles
 from bot.circles.rules import Refusal
-from bot.data_rights import rights as data_rights
+from bot.data_rights import commands as data_rights
 from bot.digest import commands as digest
 from bot.pairing import rounds as pairing
 from bot.reflections import learnings

@@ -25,16 +25,16 @@ from sqlmodel import Session, col, select
 from bot.app import make_deliverer
 from bot.core.scheduler import FileLeadership, RhythmScheduler
 from bot.core.settings import ConfigError, load_settings
-from bot.data_rights.rights import (
+from bot.data_rights.export import csv_cell
+from bot.data_rights.retention import (
     ARCHIVED_CIRCLE_NAME,
     PAST_DEMO_DAY_TITLE,
-    PLACEHOLDER,
     RETENTION_COLUMNS,
     RetentionReport,
-    csv_cell,
     retention_job,
     sweep_retention,
 )
+from bot.data_rights.rows import PLACEHOLDER
 from bot.reflections.action_items import open_items
 from storage.db import Database
 from storage.models import (

@@ -41,7 +41,7 @@ from slack_bolt import App
 from sqlmodel import select
 
 from bot.circles import rules as circles
-from bot.data_rights.rights import FORGET_ME_CALLBACK_ID
+from bot.data_rights.forget_me import FORGET_ME_CALLBACK_ID
 from bot.home.rows import NOT_FACILITATOR
 from bot.rhythm.messages import checkin_message, demoday_reminder_message
 from bot.sandbox.fake_slack import FakeUser, RecordedCall

@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot.data_rights import rights as data_rights
+from bot.data_rights import commands as data_rights
 from bot.reflections.modal import Answer, ParsedReflection
 from bot.sandbox.fake_slack import FakeUser, RecordedCall
 from bot.slack.mrkdwn import escape
