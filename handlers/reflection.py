@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.pairing.rounds import debrief_peer
+from bot.pairing.queries import debrief_peer
 from bot.reflections import rules as reflections
 from bot.reflections.modal import (
     CALLBACK_ID,

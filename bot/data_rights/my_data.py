@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bot.pairing.rounds import person_pairings
+from bot.pairing.queries import person_pairings
 from prompts.questions import QuestionSetError, load_question_set
 from storage.models import (
     ActionItem,

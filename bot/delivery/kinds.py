@@ -19,15 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from slack_sdk import WebClient
 from sqlmodel import Session
 
+from bot.slack.block_kit import Message
 from storage.db import Database
 from storage.models import Circle, Delivery
 
-Message = dict[str, Any]
 # Builds one delivery's message (None: nothing to send any more), with a read session that
 # already holds the delivery's circle (live, not archived) and a nudge's check-in.
 Builder = Callable[[Session, Delivery, Circle], Message | None]

@@ -69,6 +69,7 @@ from bot.digest.metrics import WeekMetrics, metrics_for_circle, sparkline
 from bot.reflections.channel_readers import ChannelReaders
 from bot.reflections.visibility import Audience, readable_for_audience, visibility_in
 from bot.slack import block_kit
+from bot.slack.block_kit import Block, Message
 from bot.slack.text import day_text, rounded_duration, slack_date
 from prompts import mention, render
 from storage.models import (
@@ -89,8 +90,6 @@ from storage.models import (
 
 logger = logging.getLogger(__name__)
 
-Message = dict[str, Any]
-Block = dict[str, Any]
 
 DIGEST_CIRCLE = "digest_circle"
 DIGEST_FACILITATOR = "digest_facilitator"

@@ -39,6 +39,7 @@ from bot.reflections.visibility import readable_by, readable_for_role
 from bot.rhythm.commands import live_demo_days, live_schedules, next_occurrence, paused_until_text
 from bot.rhythm.messages import ACTION_REFLECTION_EDIT
 from bot.slack import block_kit, mrkdwn
+from bot.slack.block_kit import Block
 from bot.slack.text import day_text, slack_date
 from storage.models import (
     ActionItem,
@@ -58,7 +59,6 @@ from storage.models import (
 )
 
 View = dict[str, Any]
-Block = dict[str, Any]
 
 # action_ids of the Home's buttons; the handlers register the same names.
 ACTION_ITEM_DONE = "action_item_done"

@@ -12,12 +12,9 @@ from datetime import datetime
 from sqlmodel import Session
 
 from bot.delivery.kinds import Builder, DueMessage, EngineParts, Live
-from bot.pairing.rounds import (
-    PAIRING_INTRO,
-    PAIRING_SKIPPED,
-    form_due_rounds,
-    message_for_delivery,
-)
+from bot.pairing.messages import message_for_delivery
+from bot.pairing.queries import PAIRING_INTRO, PAIRING_SKIPPED
+from bot.pairing.rounds import form_due_rounds
 
 
 class PairingKinds:

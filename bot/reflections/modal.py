@@ -20,11 +20,11 @@ from datetime import date
 from typing import Any
 
 from bot.slack import block_kit, mrkdwn
+from bot.slack.block_kit import Block
 from prompts.questions import SCALE_MAX, SCALE_MIN, Question
 from storage.models import Visibility
 
 View = dict[str, Any]
-Block = dict[str, Any]
 
 CALLBACK_ID = "reflection_modal"
 MAX_ID = 2**31 - 1  # ids are 32-bit; anything bigger was not made by us

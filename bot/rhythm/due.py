@@ -32,7 +32,7 @@ from bot.calendar.zones import circle_zone, zone
 from bot.circles.queries import participants_of
 from bot.circles.rules import is_paused_on
 from bot.delivery.kinds import DueMessage, Live
-from bot.pairing.rounds import PeerIndex
+from bot.pairing.queries import PeerIndex
 from storage.models import (
     Circle,
     Delivery,

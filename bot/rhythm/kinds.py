@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from bot.delivery.kinds import Builder, DueMessage, EngineParts, Live, Message
-from bot.pairing.rounds import PeerIndex
+from bot.pairing.queries import PeerIndex
 from bot.reflections.channel_readers import cached_channel_readers
 from bot.rhythm import messages
 from bot.rhythm.due import rhythm_due

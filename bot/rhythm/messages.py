@@ -22,12 +22,10 @@ from typing import Any
 from markupsafe import Markup
 
 from bot.slack import block_kit, mrkdwn
+from bot.slack.block_kit import Block, Message
 from bot.slack.text import slack_date
 from prompts import mention, render
 from prompts.questions import question_set_or_default
-
-Message = dict[str, Any]
-Block = dict[str, Any]
 
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000

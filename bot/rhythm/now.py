@@ -24,7 +24,7 @@ from bot.delivery.engine import TickReport
 from bot.delivery.kinds import DueMessage
 from bot.digest import compose as digest
 from bot.digest.commands import DIGEST_KIND_WORDS
-from bot.pairing.rounds import PeerIndex
+from bot.pairing.queries import PeerIndex
 from bot.slack import mrkdwn
 from bot.slash.base import Outcome
 from bot.slash.parse import SendNow, Status

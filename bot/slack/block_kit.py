@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 Block = dict[str, Any]
+Message = dict[str, Any]  # what chat.postMessage takes: text, blocks, …
 
 MAX_MESSAGE_BLOCKS = 50  # per message; a modal or the Home tab may hold 100
 MAX_SECTION_CHARS = 3000

@@ -22,7 +22,7 @@ from bot.circles import commands as circles
 from bot.circles.rules import Refusal
 from bot.data_rights import commands as data_rights
 from bot.digest import commands as digest
-from bot.pairing import rounds as pairing
+from bot.pairing import commands as pairing
 from bot.reflections import learnings
 from bot.rhythm import commands as rhythm
 from bot.rhythm import now

@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot.data_rights import commands as data_rights
+from bot.data_rights import rows as data_rights_rows
 from bot.reflections.modal import Answer, ParsedReflection
 from bot.sandbox.fake_slack import FakeUser, RecordedCall
 from bot.slack.mrkdwn import escape
@@ -433,4 +433,4 @@ def test_the_tables_are_intact(shared_bot: BotHarness, world: World) -> None:
             .where(ActionItem.circle_id == world.circle_id)
         ).one()
     assert (reflections, items) == (3, 3)
-    assert data_rights.PLACEHOLDER not in json.dumps(rows, default=str)  # nobody was forgotten
+    assert data_rights_rows.PLACEHOLDER not in json.dumps(rows, default=str)  # nobody was forgotten
