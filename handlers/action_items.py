@@ -15,7 +15,7 @@ from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.home.rows import ACTION_ITEM_DONE
+from bot.home.view import ACTION_ITEM_DONE
 from bot.reflections.action_items import apply_follow_up
 from bot.slack import mrkdwn
 from handlers.clicks import TRY_AGAIN, read_click

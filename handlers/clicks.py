@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.home.rows import LISTS, home_view, list_modal
+from bot.home.view import LISTS, home_view, list_modal
 from bot.services import Services
 
 logger = logging.getLogger(__name__)

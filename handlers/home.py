@@ -19,12 +19,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.circles.rules import Refusal
 from bot.digest import compose as digest
-from bot.home.rows import (
+from bot.home.rows import facilitated_circle
+from bot.home.view import (
     ACTION_CHECKIN_NOW,
     ACTION_DIGEST_PREVIEW,
     ACTION_SHOW_ALL,
     LISTS,
-    facilitated_circle,
     list_modal,
 )
 from bot.reflections.channel_readers import read_channel_readers

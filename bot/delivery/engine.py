@@ -42,7 +42,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
-from bot.delivery.kinds import Builder, DueMessage, EngineParts, Live, Message, MessageKinds
+from bot.delivery.kinds import Builder, DueMessage, EngineParts, Live, MessageKinds
+from bot.slack.block_kit import Message
 from bot.slack.pacing import SendPacer, paced_client
 from storage.db import Database
 from storage.models import Circle, Delivery, DeliveryStatus, SkipDay

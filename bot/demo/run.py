@@ -51,7 +51,7 @@ from bot.app import bootstrap, build_app
 from bot.core.logs import RedactPayloads, RedactSecrets
 from bot.core.settings import load_settings
 from bot.core.web import WebServer, make_wsgi_app
-from bot.home.rows import ACTION_ITEM_DONE
+from bot.home.view import ACTION_ITEM_DONE
 from bot.reflections.modal import DUE_SUFFIX, FOLLOW_UP_PREFIX, VISIBILITY_BLOCK
 from bot.rhythm.messages import (
     ACTION_CHECKIN_SKIP,

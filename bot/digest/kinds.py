@@ -12,10 +12,11 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot.delivery.kinds import Builder, DueMessage, EngineParts, Live, Message
+from bot.delivery.kinds import Builder, DueMessage, EngineParts, Live
 from bot.digest.compose import DIGEST_CHART, DIGEST_KINDS, message_for_delivery
 from bot.digest.due import digest_due
 from bot.reflections.channel_readers import cached_channel_readers
+from bot.slack.block_kit import Message
 from storage.models import Circle, Delivery
 
 

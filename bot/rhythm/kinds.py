@@ -14,11 +14,12 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from bot.delivery.kinds import Builder, DueMessage, EngineParts, Live, Message
+from bot.delivery.kinds import Builder, DueMessage, EngineParts, Live
 from bot.pairing.queries import PeerIndex
 from bot.reflections.channel_readers import cached_channel_readers
 from bot.rhythm import messages
 from bot.rhythm.due import rhythm_due
+from bot.slack.block_kit import Message
 from storage.models import Circle, Delivery, DemoDay, DemoSignup, Visibility
 
 NUDGE = "nudge"
