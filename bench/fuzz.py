@@ -40,7 +40,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from bot.slash.parse import CommandError
-from bot.slash.table import parse_text as parse
+from bot.subcommands import parse_text as parse
 from storage.db import Database
 from tests.harness import BotHarness, FakeClock
 from tests.privacy import property as privacy

@@ -8,9 +8,9 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot.slash import table
+from bot import subcommands as table
 from bot.slash.base import SORRY, Invocation
-from bot.slash.table import subcommand_word
+from bot.subcommands import subcommand_word
 from handlers.registry import Registrar
 
 logger = logging.getLogger(__name__)

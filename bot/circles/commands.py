@@ -2,7 +2,7 @@
 
 Each decides, within the 3-second ack budget, what to answer now. Work that has to call Slack
 (looking people up, posting in the channel) is returned as the Outcome's `follow_up`; its
-answer goes back through the command's response_url. bot/slash/table.py routes to them.
+answer goes back through the command's response_url. bot/subcommands.py routes to them.
 """
 
 from __future__ import annotations

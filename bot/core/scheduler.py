@@ -27,7 +27,6 @@ from typing import IO, Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Connection, text
 
-from bot.delivery.engine import Deliverer
 from storage.db import Database
 
 logger = logging.getLogger(__name__)
@@ -35,6 +34,21 @@ logger = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x636972636C65626F  # "circlebo"
 DAILY_EVERY = timedelta(days=1)
 DAILY_RETRY = timedelta(hours=1)  # after a failure: soon, but not every tick
+
+
+class TickReport(Protocol):
+    registered: int
+    sent: int
+    failed: int
+    retrying: int
+
+    def line(self) -> str: ...
+
+
+class Ticks(Protocol):
+    """What the scheduler runs: the delivery engine's tick (bot/delivery/engine.py)."""
+
+    def tick(self, now: datetime) -> TickReport: ...
 
 
 class Leadership(Protocol):
@@ -145,7 +159,7 @@ def leadership_for(db: Database) -> Leadership:
 class RhythmScheduler:
     def __init__(
         self,
-        deliverer: Deliverer,
+        deliverer: Ticks,
         leadership: Leadership,
         *,
         clock: Callable[[], datetime],

@@ -845,7 +845,7 @@ def _set_prompts(session: Session, circle: Circle, command: SetPrompts, _call: C
     return "\n".join(lines)
 
 
-# The handlers bot/slash/table.py routes each subcommand to.
+# The handlers bot/subcommands.py routes each subcommand to.
 new_schedule = _handler(_new_schedule)
 list_schedules = _handler(_list_schedules)
 unschedule = _handler(_unschedule)

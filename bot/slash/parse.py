@@ -30,7 +30,7 @@ _LINK = re.compile(r"^<([^@#!][^<>|]*)(?:\|([^<>]*))?>$")
 
 class CommandError(Exception):
     """A refusal shown to the person, naming what was wrong and the correct form: `usage`
-    names the subcommand whose form (its `/circle help` line, bot/slash/table.py) follows the
+    names the subcommand whose form (its `/circle help` line, bot/subcommands.py) follows the
     message, then `then`."""
 
     def __init__(self, message: str, *, usage: str | None = None, then: str = "") -> None:

@@ -22,8 +22,8 @@ from bot.slash.parse import (
     Skip,
     Unschedule,
 )
-from bot.slash.table import SUBCOMMANDS, Subcommand
-from bot.slash.table import parse_text as parse
+from bot.subcommands import SUBCOMMANDS, Subcommand
+from bot.subcommands import parse_text as parse
 from storage.models import ScheduleKind
 
 

@@ -34,7 +34,7 @@ from bot.core.logs import (
     describe_exception,
     setup_logging,
 )
-from bot.slash.table import subcommand_word
+from bot.subcommands import subcommand_word
 from storage.db import Database
 from tests.handlers.test_data_rights_commands import (
     _submit,

@@ -54,8 +54,8 @@ from bot.slash.parse import (
     Skip,
     Unschedule,
 )
-from bot.slash.table import SUBCOMMANDS
-from bot.slash.table import parse_text as parse
+from bot.subcommands import SUBCOMMANDS
+from bot.subcommands import parse_text as parse
 from prompts.questions import load_question_set
 from storage.models import (
     ActionItem,

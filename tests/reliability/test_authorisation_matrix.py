@@ -45,7 +45,7 @@ from bot.data_rights.forget_me import FORGET_ME_CALLBACK_ID
 from bot.home.rows import NOT_FACILITATOR
 from bot.rhythm.messages import checkin_message, demoday_reminder_message
 from bot.sandbox.fake_slack import FakeUser, RecordedCall
-from bot.slash.table import SUBCOMMANDS
+from bot.subcommands import SUBCOMMANDS
 from handlers import register_all
 from handlers.home import NOT_FACILITATOR_PREVIEW
 from storage.models import (

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from bot.slash.base import SORRY
 from bot.slash.parse import CommandError, Help
-from bot.slash.table import SUBCOMMANDS
-from bot.slash.table import parse_text as parse
+from bot.subcommands import SUBCOMMANDS
+from bot.subcommands import parse_text as parse
 from tests.harness import FAC, BotHarness
 from tests.reliability.conftest import fuzz_settings
 from tests.reliability.fuzzing import (
