@@ -22,7 +22,8 @@ compared before and after) and send nothing to Slack but the answer to the perso
 (the ack, an ephemeral reply, their own Home or a DM to them). Refusals run first in a row,
 then the allowed cells.
 
-The lists are driven by the code: a subcommand in `bot.commands.SUBCOMMANDS` or a listener
+The lists are driven by the code: a subcommand in `bot.subcommands.SUBCOMMANDS` (whose
+`who` each subcommand's rows must agree with) or a listener
 registered by `handlers.register_all` without a row here fails
 `test_every_subcommand_has_a_row` / `test_every_interaction_has_a_row`. Adding one is one line.
 """
@@ -45,7 +46,7 @@ from bot.data_rights.forget_me import FORGET_ME_CALLBACK_ID
 from bot.home.rows import NOT_FACILITATOR
 from bot.rhythm.messages import checkin_message, demoday_reminder_message
 from bot.sandbox.fake_slack import FakeUser, RecordedCall
-from bot.subcommands import SUBCOMMANDS
+from bot.subcommands import SUBCOMMANDS, Who
 from handlers import register_all
 from handlers.home import NOT_FACILITATOR_PREVIEW
 from storage.models import (
@@ -201,6 +202,32 @@ def test_every_subcommand_has_a_row() -> None:
         "which roles may run it (one line)."
     )
     assert not stale, f"COMMANDS has rows for subcommands that no longer exist: {stale}"
+
+
+def matches_who(who: Who, codes: dict[str, str]) -> bool:
+    """Whether one matrix row behaves as the table's `who` of its subcommand says."""
+    if who is Who.FACILITATORS:
+        return codes["facilitator"] in ("✓", "=") and all(
+            codes[role] in REFUSED for role in ("outsider", "participant", "leader")
+        )
+    if who is Who.MEMBERS:
+        return (
+            codes["participant"] == codes["leader"] == codes["facilitator"] == "✓"
+            and codes["outsider"] in REFUSED
+        )
+    if who is Who.YOURSELF:
+        return codes["participant"] in ("✓", "=") and codes["outsider"] != "✓"
+    return all(code not in ("F", "M") for code in codes.values())  # anyone
+
+
+def test_each_subcommand_behaves_as_the_table_says_who_may_run_it() -> None:
+    """bot/subcommands.py declares who may run each subcommand; its rows here agree."""
+    for sub in SUBCOMMANDS:
+        rows = [row for row in COMMANDS if row.name == sub.name and row.where == "A"]
+        assert any(matches_who(sub.who, row.codes) for row in rows), (
+            f"/circle {sub.name}: the table says {sub.who.value}, the matrix rows say "
+            f"{[row.cells for row in rows]}"
+        )
 
 
 def test_every_interaction_has_a_row() -> None:
