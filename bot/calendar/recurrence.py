@@ -20,7 +20,7 @@ DST rules (enforced here, whatever the trigger does)
   14:00 UTC in November). No scheduled week is ever skipped.
 
 What ``CronTrigger`` 3.11 does by itself (measured with APScheduler 3.11.3 and zoneinfo; the
-raw behaviour is pinned by a characterisation test in tests/test_recurrence.py):
+raw behaviour is pinned by a characterisation test in tests/bot/calendar/test_recurrence.py):
 
 * **Gap: fires late.** It returns the non-existent wall time with ``fold=0`` (``02:30-05:00``),
   which zoneinfo maps with the pre-transition offset, so the job runs at 03:30 EDT (07:30 UTC),

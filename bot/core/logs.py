@@ -16,7 +16,7 @@ can pick up, so `RedactPayloads` rewrites records before they are formatted:
   the method's URL and the status, stays. We cannot recognise a person's words in a
   message, but we can recognise where a library starts printing them, and we only look at
   those libraries' records: a message of our own that says "body:" is left alone. A library
-  version that prints data under a new label needs an entry here; tests/bot/test_logs.py
+  version that prints data under a new label needs an entry here; tests/bot/core/test_logs.py
   drives the real paths at DEBUG and fails if any of their text reaches the log.
 - Exceptions that carry a payload, wherever they appear: as the record's exc_info (its
   traceback), as an argument, or formatted into the message by a library (Bolt's "Failed to
@@ -86,7 +86,7 @@ NOT_LOGGED = "[data not logged]"
 
 # Exceptions whose message is shown to a person and may quote what they typed (a circle's
 # name, a date they typed wrong): logged by class only. Names, not imports: bot.logs is
-# imported first of all; tests/bot/test_logs.py checks that each still names a class.
+# imported first of all; tests/bot/core/test_logs.py checks that each still names a class.
 PERSON_FACING = frozenset(
     {
         "bot.slash.parse.CommandError",

@@ -11,6 +11,6 @@ subcommands that call Slack:
   action items, demo sign-ups; the labels of finished circles; profiles of people gone).
 
 Where a user id is stored is listed once, in `rows.FORGET_STEPS`; a new table that holds one
-(pairings, a search index) adds its step there. tests/bot/test_data_rights.py walks every
-table and text column after forget-me, so a place missing here fails it.
+(pairings, a search index) adds its step there. tests/bot/data_rights/test_data_rights.py
+walks every table and text column after forget-me, so a place missing here fails it.
 """

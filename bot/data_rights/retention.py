@@ -43,8 +43,9 @@ PAST_DEMO_DAY_TITLE = "Demo day"
 
 
 # Every column of the schema that holds text, and what retention does with it.
-# tests/bot/test_data_rights.py compares this with the database's own catalogue, so a new
-# text column fails it until it is decided here (and, if people write it, cleared below).
+# tests/bot/data_rights/test_data_rights.py compares this with the database's own catalogue,
+# so a new text column fails it until it is decided here (and, if people write it, cleared
+# below).
 RETENTION_COLUMNS: dict[str, tuple[str, ...]] = {
     # Words people wrote: cleared once old (see sweep_retention).
     "cleared": (

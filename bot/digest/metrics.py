@@ -622,7 +622,7 @@ def _statements() -> _Statements:
 
     Each reads one circle's (or a zone's circles') rows of the measured weeks through an
     index that starts with circle_id and ends with the column those weeks bound (for the
-    action items still open, however old, with status). tests/bot/test_metrics.py checks the
+    action items still open, however old, with status). tests/bot/digest/test_metrics.py checks the
     plans; `python bench/digest.py --explain` prints them on both databases.
     """
     ids = bindparam("ids", expanding=True, type_=Integer())

@@ -3,7 +3,7 @@ file uploads (files.getUploadURLExternal, the upload, files.completeUploadExtern
 confirmation modal as the fake Slack records them.
 
 The database sweep of forget-me (every table and column, both databases) is in
-tests/bot/test_data_rights.py, which uses the set-up helpers below.
+tests/bot/data_rights/test_data_rights.py, which uses the set-up helpers below.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ NOTHING_HELD = (
     "here, so there is nothing to send or delete."
 )
 
-# --- set-up (also used by tests/bot/test_data_rights.py) -----------------------------------------
+# --- set-up (also used by tests/bot/data_rights/test_data_rights.py) ----------------------
 
 
 def mention(user_id: str) -> str:

@@ -1,6 +1,6 @@
 """/circle digest preview and /circle digest send, through signed requests and the fake Slack.
 
-The circle and its week come from tests/bot/test_digest.py (`the_week`); the clock stands on
+The circle and its week come from tests/bot/digest/test_compose.py (`the_week`); the clock stands on
 Wednesday 18 Nov 2026 at 12:00 UTC, so "this week so far" is Monday 16 Nov to then.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from storage.models import Delivery, DeliveryStatus
-from tests.bot.test_digest import (
+from tests.bot.digest.test_compose import (
     CIRCLE_ONLY,
     DIGEST_AT,
     FOR_LEADERS,

@@ -24,7 +24,7 @@ from sqlmodel import select
 
 from bot.slash.base import SORRY
 from storage.models import Reflection, Visibility
-from tests.bot.test_learnings import parsed, write_reflection
+from tests.bot.reflections.test_learnings import parsed, write_reflection
 from tests.harness import (
     ANA,
     BEN,

@@ -16,7 +16,7 @@ import pytest
 
 from bot.sandbox.fake_slack import FakeUser
 from storage.models import DemoDay, DemoSignup
-from tests.bot.test_digest import LONG_AGO, SENT, History, block_texts, posts_to, utc
+from tests.bot.digest.test_compose import LONG_AGO, SENT, History, block_texts, posts_to, utc
 from tests.harness import ANA, BEN, CHANNEL, CHLOE, DANA, EVE, FAC, BotHarness, FakeClock
 
 CIRCLE_TEXT = "CIRCLE-WORDS only the circle may read"

@@ -16,7 +16,7 @@ from sqlmodel import select
 from bot.digest import chart
 from bot.slack.text import day_text
 from storage.models import Person, Role
-from tests.bot.test_digest import (
+from tests.bot.digest.test_compose import (
     DIGEST_AT,
     LEADER_AT,
     SENT,

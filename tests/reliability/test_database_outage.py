@@ -44,9 +44,10 @@ from bot.delivery.engine import Deliverer, DeliveryConfig, _GroupWriter
 from bot.sandbox.fake_slack import FakeSlack
 from storage.db import Database
 from storage.models import DeliveryStatus
-from tests.bot.test_delivery import MONDAY_0900_LONDON, deliveries, dms_to, set_up_checkin
+from tests.bot.delivery.test_engine import MONDAY_0900_LONDON, deliveries, dms_to, set_up_checkin
 from tests.conftest import IN_CI
 from tests.harness import ANA, BEN, BotHarness
+from tests.processes.test_processes import free_port
 from tests.reliability.test_server_kill import (
     Output,
     delivered,
@@ -56,7 +57,6 @@ from tests.reliability.test_server_kill import (
     stop_serve,
     wait_until,
 )
-from tests.test_processes import free_port
 
 pytestmark = pytest.mark.slow
 

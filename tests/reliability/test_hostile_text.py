@@ -45,7 +45,7 @@ from storage.models import (
     ReflectionAnswer,
     Visibility,
 )
-from tests.bot.test_learnings import write_reflection
+from tests.bot.reflections.test_learnings import write_reflection
 from tests.harness import ANA, BEN, DANA, FAC, TEAM, BotHarness, FakeClock
 from tests.reliability.fuzzing import press, send_checkin_dm, snapshot
 

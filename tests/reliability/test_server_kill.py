@@ -1,6 +1,6 @@
 """`circlebot serve` killed with SIGKILL while its scheduler is sending, then restarted.
 
-The tick variant is in tests/test_delivery_processes.py; here the sends come from the real
+The tick variant is in tests/processes/test_delivery_processes.py; here the sends come from the real
 scheduler thread of a serving process. The crash window resolves to at-least-once (see
 bot/delivery.py): everyone gets their check-in, and a duplicate is possible only for the sends
 that were in flight at the kill (at most SEND_CONCURRENCY of them).
@@ -25,8 +25,8 @@ from bot.sandbox.fake_slack import FakeSlack, FakeUser
 from storage.db import Database
 from storage.models import DeliveryStatus
 from tests.factories import add_participant, make_circle, weekly
-from tests.test_delivery_processes import delivered, statuses
-from tests.test_processes import free_port
+from tests.processes.test_delivery_processes import delivered, statuses
+from tests.processes.test_processes import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -1,11 +1,11 @@
 """Slack misbehaving for a stretch during a fan-out, through the real delivery tick.
 
-tests/bot/test_delivery.py covers one 429, one dropped connection and one delivery's 5xx; here
-whole fan-outs run into a 429 storm longer than the client's patience and into a run of 5xx
-pages with dropped connections. Whatever the order things happen in, in the end each person
-has exactly one check-in, every row is `sent` (or `failed` for a permanent reason only), and
-every delivery retried by a later tick is counted: the ticks' `retrying` add up to the extra
-claims the rows record.
+tests/bot/delivery/test_engine.py covers one 429, one dropped connection and one delivery's
+5xx; here whole fan-outs run into a 429 storm longer than the client's patience and into a run
+of 5xx pages with dropped connections. Whatever the order things happen in, in the end each
+person has exactly one check-in, every row is `sent` (or `failed` for a permanent reason only),
+and every delivery retried by a later tick is counted: the ticks' `retrying` add up to the
+extra claims the rows record.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bot.delivery.engine import TickReport
 from bot.sandbox.fake_slack import FakeUser
 from bot.slack.pacing import SendPacer
 from storage.models import DeliveryStatus
-from tests.bot.test_delivery import MONDAY_0900_LONDON, SCHEDULED_AT, FakeTime, deliveries
+from tests.bot.delivery.test_engine import MONDAY_0900_LONDON, SCHEDULED_AT, FakeTime, deliveries
 from tests.factories import add_participant, make_circle, weekly
 from tests.harness import BotHarness
 

@@ -186,7 +186,7 @@ def test_serve_delivers_due_work_by_itself(fake: FakeSlack, db_url: str, tmp_pat
     """The real scheduler thread (APScheduler) ticks and sends, with the wall clock."""
     from datetime import UTC, datetime, timedelta
 
-    from tests.test_processes import free_port, stop
+    from tests.processes.test_processes import free_port, stop
 
     fake.add_user(FakeUser(id="UNOW", name="now", tz="UTC"))
     just_now = datetime.now(UTC).replace(second=0, microsecond=0)
