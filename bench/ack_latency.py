@@ -3,7 +3,7 @@
     python bench/ack_latency.py [--clients 50] [--requests 3000] [--port 0] [--members 12]
 
 Starts the fake Slack, `circlebot serve` (a real process, a fresh SQLite file) and a bare Bolt
-app whose listeners only ack, served by the same stack (bot.web's waitress server, same
+app whose listeners only ack, served by the same stack (bot.core.web's waitress server, same
 thread count, same Bolt settings, same signing secret); each in its own process. The fake
 Slack seeds a circle the way people would (`/circle create`, `/circle add`, schedules and a
 demo day, all signed requests). A separate load process then keeps CLIENTS keep-alive
@@ -152,7 +152,7 @@ def seed(fake: FakeSlack, url: str, demo_date: str, members: int) -> dict[str, A
 
 
 def run_bare(port: int, folder: str) -> None:
-    """A Bolt app whose listeners only ack, on bot.web: the fastest answer Bolt can give.
+    """A Bolt app whose listeners only ack, on bot.core.web: the fastest answer Bolt can give.
 
     Bolt's settings are bot.app.build_app's (process_before_response=True, the same executor
     and token check); its listeners ack inline in the request thread, with no hop to the

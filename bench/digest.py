@@ -8,7 +8,7 @@ named by TEST_DATABASE_URL, dropped afterwards, skipped with a note when there i
 bulk-loads two histories, one of `--weeks` weeks and one of a single week (check-ins and
 debriefs with their deliveries, nudges, reflections with answers, action items, demo days
 with sign-ups), then computes every circle's digest metrics for the last complete week
-(bot/metrics.py, no Slack) in a separate process, and prints per history: the median and
+(bot/digest/metrics.py, no Slack) in a separate process, and prints per history: the median and
 95th percentile of one digest (each in its own read session, the two histories alternating
 so both see the same machine load), the total for all circles one by one, the same in one
 batched `metrics_for_circles` call, the ratio of the per-digest medians, and the computing

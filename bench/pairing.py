@@ -5,7 +5,7 @@
 Plays ROUNDS consecutive rounds (each round's groups become the next round's history) and
 prints the time of each round, the median and worst, and the repeats and same-team pairs
 per round. Target (issue 6): a round for 200 participants computed in under a second.
-The time covers the whole computation (`bot.pairing.pair_round`); reading members and
+The time covers the whole computation (`bot.pairing.rotation.pair_round`); reading members and
 history from the database is one indexed query each and not included.
 """
 

@@ -124,7 +124,7 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
         ),
         # Socket Mode connections are authenticated by the app token, not signatures.
         request_verification_enabled=not socket_mode,
-        # Refuses a signed request seen before (bot/replay.py). Bolt runs this right after its
+        # Refuses a signed request seen before (bot/core/replay.py). Bolt runs this right after its
         # own RequestVerification (a bad signature is refused first and never remembered),
         # before authorisation and every other middleware and listener.
         before_authorize=None if socket_mode else ReplayGuard(services.db),

@@ -1,8 +1,8 @@
 """The Done button of an open action item (`action_item_done`), on the App Home.
 
-Only the item's owner may complete it (`bot.action_items.apply_follow_up` decides); anyone
-else, or an id that is not an item, gets a refusal that is logged. A second click is harmless:
-the item is already done and stays as it was. The Home is republished either way, with a
+Only the item's owner may complete it (`bot.reflections.action_items.apply_follow_up` decides);
+anyone else, or an id that is not an item, gets a refusal that is logged. A second click is
+harmless: the item is already done and stays as it was. The Home is republished either way, with a
 short notice saying what happened (the Home has no ephemeral messages).
 """
 

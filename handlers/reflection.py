@@ -1,7 +1,7 @@
 """Writing and editing reflections: the `reflection_open` and `reflection_edit` buttons and
 the `reflection_modal` submission.
 
-The buttons ack at once, check with one quick read who may write what (bot/reflections.py),
+The buttons ack at once, check with one quick read who may write what (bot/reflections/rules.py),
 then open the modal while the trigger_id is fresh (it lasts 3 seconds). The submission checks
 everything again on the server, since a forged payload can skip every limit the client keeps:
 field errors go back under their blocks, a tampered private_metadata is refused and logged,

@@ -256,7 +256,7 @@ class Delivery(SQLModel, table=True):
 
 
 class Visibility(StrEnum):
-    """Who may read a reflection, as its author chose. bot/visibility.py enforces it."""
+    """Who may read a reflection, as its author chose. bot/reflections/visibility.py enforces it."""
 
     PRIVATE = "private"  # only the author
     CIRCLE = "circle"  # the author's circle (participants and facilitators)
@@ -354,7 +354,7 @@ class PairingRound(SQLModel, table=True):
 
     `pairing:manual:<circle>:<minute>` for `/circle pair`, `pairing:<schedule>:<local date>`
     for a pairing schedule's occurrence. `seed` and the circle's earlier rounds determine the
-    groups (bot/pairing.py), so a round can be recomputed and checked.
+    groups (bot/pairing/rotation.py), so a round can be recomputed and checked.
     """
 
     __tablename__ = "pairing_round"
@@ -401,7 +401,7 @@ class SeenRequest(SQLModel, table=True):
     the request timestamp, so rows past Slack's 5-minute window can be deleted. `retry_num` is
     Slack's X-Slack-Retry-Num for an Events API event_callback (0 otherwise): a retry may
     arrive with the very same signature. Not a workspace's data, hence no team_id.
-    bot/replay.py writes and cleans it.
+    bot/core/replay.py writes and cleans it.
     """
 
     __tablename__ = "seen_request"

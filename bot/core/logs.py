@@ -85,7 +85,7 @@ _DATA_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 NOT_LOGGED = "[data not logged]"
 
 # Exceptions whose message is shown to a person and may quote what they typed (a circle's
-# name, a date they typed wrong): logged by class only. Names, not imports: bot.logs is
+# name, a date they typed wrong): logged by class only. Names, not imports: bot.core.logs is
 # imported first of all; tests/bot/core/test_logs.py checks that each still names a class.
 PERSON_FACING = frozenset(
     {

@@ -59,17 +59,17 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///circlebot.db"
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: LogLevel = "INFO"
-    # Delivery of scheduled messages (see bot/delivery.py).
+    # Delivery of scheduled messages (see bot/delivery/engine.py).
     missed_grace_hours: float = Field(default=6.0, ge=0, le=168)
     delivery_lease_seconds: int = Field(default=120, ge=1, le=3600)
     send_concurrency: int = Field(default=16, ge=1, le=100)
     tick_seconds: int = Field(default=30, ge=1, le=60)
     # More question sets (prompts/questions.py); one named like a shipped set replaces it.
     prompts_dir: Path | None = None
-    # Reflection text older than this many days is cleared every day (bot/data_rights.py);
+    # Reflection text older than this many days is cleared every day (bot/data_rights/);
     # None (unset, empty or "off") keeps it.
     data_retention_days: int | None = Field(default=None, ge=1, le=36500)
-    # A PNG chart of the 8-week participation follows each leader's digest (bot/digest.py).
+    # A PNG chart of the 8-week participation follows each leader's digest (bot/digest/compose.py).
     digest_chart: bool = True
 
     @field_validator("log_level", mode="before")

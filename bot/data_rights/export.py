@@ -66,7 +66,7 @@ def export_circle_csv(session: Session, circle: Circle, *, reader_id: str) -> Ex
     """The circle's reflections as the reader's role may read them, one row per answer.
 
     Text is included when its visibility is one `reader_id`'s role in the circle may read
-    (bot/visibility.py) — the file is for the role, so the reader's own `private`
+    (bot/reflections/visibility.py) — the file is for the role, so the reader's own `private`
     reflections get no text here either (`/circle my-data` has them). A reflection whose
     text may not be read is one row without author, question or answer: it is counted, not
     quoted. The author is named only where they chose to be named when quoted.

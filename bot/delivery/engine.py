@@ -73,10 +73,10 @@ PERMANENT_ERRORS = frozenset(
 
 
 # A message holding this key is uploaded with files_upload_v2 (its value: the arguments)
-# instead of posted: the chart after a leader's digest (bot/digest.py).
+# instead of posted: the chart after a leader's digest (bot/digest/compose.py).
 FILE_UPLOAD = "file_upload"
 # A message holding this key (its value: the user ids) goes to a group DM of those people,
-# opened first with conversations.open: a peer pairing's introduction (bot/pairing_commands.py).
+# opened first with conversations.open: a peer pairing's introduction (bot/pairing/rounds.py).
 OPEN_GROUP_DM = "open_group_dm"
 
 

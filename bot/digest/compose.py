@@ -1,17 +1,18 @@
 """The weekly digests: what leaders, the circle and its facilitators read about a week.
 
-Three audiences, each with its own message, built from data (figures from bot/metrics.py,
-quotes read through bot/visibility.py) and worded by the prompts/messages/digest_*.j2
+Three audiences, each with its own message, built from data (figures from bot/digest/metrics.py,
+quotes read through bot/reflections/visibility.py) and worded by the prompts/messages/digest_*.j2
 templates, which escape everything a person wrote:
 
 - **Leaders** (a DM each, `digest_leader`): participation, follow-through and trends of every
   live circle they sponsor, one section per circle and the totals (`disclosure.leader_totals`),
   plus quotes from reflections shared with leaders (visibility `leaders`) only. A PNG chart of
-  the totals' 8-week participation follows in a second delivery (`digest_chart`, bot/chart.py).
+  the totals' 8-week participation follows in a second delivery (`digest_chart`,
+  bot/digest/chart.py).
 - **The circle** (a post in its channel, `digest_circle`): the same figures, and quotes, the
   action items due in the week the post is read in and the demo-day sign-up topics, but only
-  what *every reader of the channel* may read (bot/channel_readers.py: a channel can hold
-  leaders, removed members and outsiders); what is left out is counted, and one line that
+  what *every reader of the channel* may read (bot/reflections/channel_readers.py: a channel can
+  hold leaders, removed members and outsiders); what is left out is counted, and one line that
   names nobody says why. Circle members find the rest on their App Home.
 - **Facilitators** (a DM each, `digest_facilitator`): the figures and, to support people rather
   than rank them, names in alphabetical order and counts, never text: who has not reflected
@@ -20,7 +21,8 @@ templates, which escape everything a person wrote:
 
 Rules every audience shares:
 
-- Every figure passes through bot/disclosure.py, the one place that decides what may be shown:
+- Every figure passes through bot/digest/disclosure.py, the one place that decides what may be
+shown:
   nothing over fewer than 3 distinct people ("not enough responses yet"), a small circle shows
   no figure and is left out of every total, a total is withheld where a part is, "kept
   private" and late counts need 3 people, and a week in progress shows no averages.
@@ -33,7 +35,7 @@ Rules every audience shares:
   digest says the same whenever (within the grace window) it is actually sent.
 - Late answers are counted in their own week and flagged in the week they arrived.
 
-Delivery keys (exactly one message per circle, audience and week; see bot/due.py):
+Delivery keys (exactly one message per circle, audience and week; see bot/rhythm/due.py):
 `digest:circle:<circle>:<monday>`, `digest:facilitator:<circle>:<user>:<monday>`,
 `digest:leader:<team>:<user>:<monday>` (one per leader and week across all their circles) and
 `digest_chart:<leader digest delivery id>`. `Delivery.local_date` holds the covered Monday.
@@ -215,7 +217,7 @@ def figures_text(
     shown: ShownWeek | None, *, title: str | None = None, totals: Totals | None = None
 ) -> str:
     """The figures of one circle's week, or (with `totals`) of a leader's circles: only
-    what bot/disclosure.py lets through (`shown` is None when no circle could be counted)."""
+    what bot/digest/disclosure.py lets through (`shown` is None when no circle could be counted)."""
     counted = {
         "not_counted": totals.not_counted if totals else 0,
         "circles": totals.circles if totals else 1,
@@ -304,7 +306,7 @@ def quotes(
     not_by: str | None = None,
 ) -> tuple[list[Quote], int]:
     """Quotes from the week's reflections of the `readable` visibilities (what every reader
-    may read: bot/visibility.py), oldest first, one per reflection, leaving out those of
+    may read: bot/reflections/visibility.py), oldest first, one per reflection, leaving out those of
     `not_by` (a reader's own); and how many more."""
     rows = session.exec(
         select(Reflection, ReflectionAnswer)
@@ -399,7 +401,7 @@ def items_due_text(
 
 def demo_day_text(session: Session, metrics: WeekMetrics, *, topics: bool) -> str:
     """The next demo day (from `now` on) and who signed up, with what they will demo when
-    `topics` (sign-up topics are the circle's to read: bot/channel_readers.py)."""
+    `topics` (sign-up topics are the circle's to read: bot/reflections/channel_readers.py)."""
     demo_day_id = metrics.demo_days.next_demo_day_id
     demo_day = session.get(DemoDay, demo_day_id) if demo_day_id is not None else None
     if demo_day is None:
@@ -581,7 +583,7 @@ class CircleWeek:
 
     @cached_property
     def shown(self) -> ShownWeek:
-        """The figures any reader may see (bot/disclosure.py)."""
+        """The figures any reader may see (bot/digest/disclosure.py)."""
         return disclose(self.metrics)
 
     def notes(self) -> list[Block]:
@@ -631,8 +633,8 @@ def circle_message(
     session: Session, circle: Circle, *, week: date, now: datetime, readers: ChannelReaders
 ) -> Message:
     """The post in the circle's channel: it quotes only what every reader of the channel may
-    read (`readers`, bot/channel_readers.py), and says so in one line when that is less than
-    what the circle may read."""
+    read (`readers`, bot/reflections/channel_readers.py), and says so in one line when that is
+    less than what the circle may read."""
     cw = circle_week(session, circle, week=week, now=now)
     found, more = quotes(
         session,
@@ -733,7 +735,7 @@ class LeaderWeek:
 
     @cached_property
     def totals(self) -> Totals:
-        """The circles added up, under bot/disclosure.py's rules."""
+        """The circles added up, under bot/digest/disclosure.py's rules."""
         return leader_totals([cw.metrics for cw in self.weeks])
 
 
@@ -844,9 +846,9 @@ def message_for_delivery(
     circle: Circle,
     readers: Callable[[Circle], ChannelReaders],
 ) -> Message | None:
-    """The message of a digest delivery (bot/delivery.py's builder), or None when it no longer
-    applies (the facilitator or leader stepped down meanwhile). `readers` reads who is in a
-    circle's channel (bot/channel_readers.py) for the channel post and facilitators."""
+    """The message of a digest delivery (bot/delivery/engine.py's builder), or None when it no
+    longer applies (the facilitator or leader stepped down meanwhile). `readers` reads who is in a
+    circle's channel (bot/reflections/channel_readers.py) for the channel post and facilitators."""
     week = delivery.local_date
     if week is None:
         raise ValueError(f"digest delivery {delivery.id} has no week")
@@ -867,7 +869,7 @@ def message_for_delivery(
 
 def chart_upload(session: Session, delivery: Delivery) -> Message | None:
     """The participation chart that follows a leader's digest, as a file to upload: the
-    totals' trend, under the same rules as the digest's figures (bot/disclosure.py). None
+    totals' trend, under the same rules as the digest's figures (bot/digest/disclosure.py). None
     when no circle has a figure to draw."""
     parent = session.get(Delivery, delivery.parent_id) if delivery.parent_id else None
     if parent is None or parent.status != DeliveryStatus.SENT or parent.local_date is None:

@@ -6,7 +6,7 @@ statistical disclosure control (docs/privacy.md):
 
 1. **Threshold.** A figure computed over fewer than K_ANONYMITY (3) distinct people is
    withheld. People are distinct across circles, and bots and people who left Slack are no
-   people (bot/metrics.py leaves them out before anything is counted).
+   people (bot/digest/metrics.py leaves them out before anything is counted).
 2. **A small circle shows nothing.** When a circle's participants are fewer than K (or it has
    none, or was paused all week) none of its figures is shown, not even counts.
 3. **No total beside its complement.** Such a circle is left out of every total, and so is any

@@ -1,9 +1,10 @@
 """The figures behind the weekly digests: what a circle did in one week, and its trends.
 
 Everything here is a count or a k-anonymous figure; nothing returns text people wrote (the
-digest's highlights are read separately, through bot/visibility.py). The rules:
+digest's highlights are read separately, through bot/reflections/visibility.py). The rules:
 
-- Weeks are Monday to Sunday in the circle's zone (bot/weeks.py). A reflection counts for the
+- Weeks are Monday to Sunday in the circle's zone (bot/calendar/weeks.py). A reflection counts for
+the
   week its check-in was for (`week_start`), whenever it was written; one written after its
   week ended is also listed in `late_answers` of the week it was written in.
 - The people measured in a week are its *counted participants*: participant memberships
@@ -276,7 +277,7 @@ def combine(
     the distinct people behind the pooled figure: participation counts people, so someone
     in two circles is one participant, who reflected if they did in either. A paused circle
     stays out of participation. `week_counts(metrics, n)` says whether a circle's week n of
-    the trend (0 = the oldest) goes into the pooled trend (bot/disclosure.py leaves out the
+    the trend (0 = the oldest) goes into the pooled trend (bot/digest/disclosure.py leaves out the
     weeks a circle's own figure is withheld); by default every week does.
     """
     if not metrics:

@@ -303,8 +303,8 @@ def circle_highlights(
     session: Session, memberships: list[tuple[Circle, Membership]], now: datetime, *, limit: int
 ) -> list[Highlights]:
     """For each circle the person takes part in (participant or facilitator), other people's
-    quotes its members may read (bot/visibility.py) from this week, or else last week: what
-    the channel post may have had to leave out."""
+    quotes its members may read (bot/reflections/visibility.py) from this week, or else last week:
+    what the channel post may have had to leave out."""
     found: list[Highlights] = []
     for circle, membership in memberships:
         readable = readable_for_role(membership.role)

@@ -1,6 +1,6 @@
 """Action items: "one thing I'll do next", followed up until done or dropped.
 
-An action item is created from a reflection's `action_item` answer (bot/reflections.py).
+An action item is created from a reflection's `action_item` answer (bot/reflections/rules.py).
 Later check-ins ask about each open one ("Did you do it?" Done / Not yet / Drop), and the
 App Home has a Done button; both come here. Only the owner may change an item.
 Done records when, so time-to-implement (created_at to done_at) can be measured.

@@ -3,8 +3,8 @@
 A circle's Slack channel can hold leaders, people removed from the circle and people who were
 never in it. So before a channel post quotes anything a person wrote (reflections, action
 items, demo-day sign-up topics), the channel's members are read (`conversations.members`,
-every page) and each one is placed under the one visibility rule (bot/visibility.py): the
-post quotes only what *every* member may read. Bots, the app itself and deactivated accounts
+every page) and each one is placed under the one visibility rule (bot/reflections/visibility.py):
+the post quotes only what *every* member may read. Bots, the app itself and deactivated accounts
 read nothing of ours and are left out; anyone Slack cannot tell us about counts as an outsider.
 
 Fail closed: when the members cannot be read (a missing scope, `channel_not_found`, a 5xx, a

@@ -1,6 +1,6 @@
 """The learnings library: `/circle learnings <words>` searches the reflections a person may read.
 
-- Who may read what is bot/visibility.py's `readable_by`, the one rule: the caller's own
+- Who may read what is bot/reflections/visibility.py's `readable_by`, the one rule: the caller's own
   reflections (private ones too) and, in each circle where they are an active member, what
   their role may read of others'. It works from any channel, across all their circles.
 - The full-text index is the database's own (migration 0005): SQLite FTS5 ranked by bm25,

@@ -11,7 +11,7 @@ Plain functions over a database session; nothing here talks to Slack or builds B
 - A reflection counts for the week of its check-in (`week_start` of `delivery.due_at` in the
   circle's zone), however late it is written. Edits keep `submitted_at` and `week_start`.
 - Each non-empty `action_item` answer becomes an ActionItem; check-ins follow up on the open
-  ones through bot/action_items.py.
+  ones through bot/reflections/action_items.py.
 """
 
 from __future__ import annotations
@@ -272,7 +272,7 @@ def _reflection_of_delivery(
 
 @dataclass(frozen=True)
 class ModalContent:
-    """Everything bot.reflection_modal.build_reflection_modal needs."""
+    """Everything bot.reflections.modal.build_reflection_modal needs."""
 
     kind: str
     circle_name: str

@@ -65,8 +65,9 @@ def readable_for_audience(audience: Audience) -> frozenset[Visibility]:
 
 def readable_by_everyone(roles: Iterable[str | None]) -> frozenset[Visibility]:
     """What every one of several readers may read of other people's reflections: the
-    readers of a channel post (bot/channel_readers.py). `None` is someone with no active role
-    in the circle, who may read nothing; no readers at all may read what the circle may."""
+    readers of a channel post (bot/reflections/channel_readers.py). `None` is someone with no
+    active role in the circle, who may read nothing; no readers at all may read what the circle
+    may."""
     found = readable_for_audience(Audience.CIRCLE)
     for role in roles:
         found &= readable_for_role(role)

@@ -137,7 +137,7 @@ class Archive:
     pass
 
 
-# --- rhythm: schedules, demo days, pauses (run by bot/rhythm_commands.py) -------------------
+# --- rhythm: schedules, demo days, pauses (run by bot/rhythm/commands.py) -------------------
 
 
 @dataclass(frozen=True)
@@ -223,29 +223,30 @@ class ListPromptSets:
 
 @dataclass(frozen=True)
 class SendNow:
-    """`checkin now` / `debrief now` (run by bot.delivery_commands)."""
+    """`checkin now` / `debrief now` (run by bot.rhythm.now)."""
 
     kind: ScheduleKind
 
 
 @dataclass(frozen=True)
 class Status:
-    """`status` (run by bot.delivery_commands)."""
+    """`status` (run by bot.rhythm.now)."""
 
 
 @dataclass(frozen=True)
 class DigestPreview:
-    """`digest preview` (run by bot.delivery_commands)."""
+    """`digest preview` (run by bot.rhythm.now)."""
 
 
 @dataclass(frozen=True)
 class DigestSend:
-    """`digest send` (run by bot.delivery_commands)."""
+    """`digest send` (run by bot.rhythm.now)."""
 
 
 @dataclass(frozen=True)
 class Learnings:
-    """`learnings <words>` (run by bot.learnings, which reads the words out of `text`)."""
+    """`learnings <words>` (run by bot.reflections.learnings, which reads the words out of
+    `text`)."""
 
     text: str
 
@@ -269,7 +270,7 @@ RhythmCommand = (
 DeliveryCommand = SendNow | Status | DigestPreview | DigestSend
 
 
-# --- people's rights over their data (run by bot/data_rights.py) ------------------------------
+# --- people's rights over their data (run by bot/data_rights/) ------------------------------
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,7 @@ class Export:
 DataRightsCommand = MyData | ForgetMe | Export
 
 
-# --- peer pairing (run by bot/pairing_commands.py) -------------------------------------------
+# --- peer pairing (run by bot/pairing/rounds.py) -------------------------------------------
 
 
 @dataclass(frozen=True)

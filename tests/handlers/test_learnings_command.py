@@ -1,5 +1,5 @@
 """`/circle learnings <words>` through the real path: signed slash commands into the bot, on
-SQLite and PostgreSQL, with reflections written by the real writer (bot/reflections.py).
+SQLite and PostgreSQL, with reflections written by the real writer (bot/reflections/rules.py).
 
 The visibility matrix, with one reflection of Ana's per visibility in circle A, one of Chloé's
 (written before she was removed), and one of Eve's in circle B:

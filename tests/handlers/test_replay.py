@@ -1,7 +1,7 @@
 """A signed request posted again byte for byte inside Slack's 5-minute window is refused.
 
 Each test builds a signed request once and posts the identical bytes (body and headers) again
-through the real path (waitress, Bolt's signature check, bot/replay.py's ReplayGuard). The
+through the real path (waitress, Bolt's signature check, bot/core/replay.py's ReplayGuard). The
 memory of accepted signatures is the `seen_request` table, so it is checked on SQLite and
 PostgreSQL, and between two `Database`s (two processes) sharing one database.
 """

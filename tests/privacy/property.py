@@ -10,7 +10,7 @@ a bot. `play()` writes the week into the database and runs it through the real b
 Monday tick (channel digests, facilitators' and leaders' DMs, charts, demo-day reminders)
 and every person opening their App Home. `check()` then reads everything the fake Slack
 recorded and judges it with an oracle written here from the rule's table, independent of
-bot/visibility.py:
+bot/reflections/visibility.py:
 
 | visibility | author | participant, facilitator | leader | anyone else |
 | private    | yes    | no                       | no     | no          |

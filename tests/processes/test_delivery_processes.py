@@ -83,7 +83,7 @@ def statuses(db_url: str) -> Counter[str]:
 def test_sigkill_mid_fan_out_then_restart_loses_nobody(
     fake: FakeSlack, db_url: str, tmp_path: Path
 ) -> None:
-    """The code takes the at-least-once side of the crash window (see bot/delivery.py)."""
+    """The code takes the at-least-once side of the crash window (see bot/delivery/engine.py)."""
     people = seed(db_url, fake, 60)
     fake.set_rate_limit("chat.postMessage", 10, per_seconds=1)  # slow the fan-out down
     first = tick(fake, db_url, tmp_path)
@@ -138,7 +138,7 @@ def test_tick_refuses_an_instant_without_a_zone(tmp_path: Path) -> None:
 
 LOCK_HOLDER = """
 import sys, time
-from bot.scheduler import PostgresLeadership
+from bot.core.scheduler import PostgresLeadership
 from storage.db import Database
 leader = PostgresLeadership(Database(sys.argv[1]))
 assert leader.acquire()

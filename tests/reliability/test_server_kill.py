@@ -2,8 +2,8 @@
 
 The tick variant is in tests/processes/test_delivery_processes.py; here the sends come from the real
 scheduler thread of a serving process. The crash window resolves to at-least-once (see
-bot/delivery.py): everyone gets their check-in, and a duplicate is possible only for the sends
-that were in flight at the kill (at most SEND_CONCURRENCY of them).
+bot/delivery/engine.py): everyone gets their check-in, and a duplicate is possible only for the
+sends that were in flight at the kill (at most SEND_CONCURRENCY of them).
 """
 
 from __future__ import annotations

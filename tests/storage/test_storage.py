@@ -51,7 +51,7 @@ def test_every_workspace_table_carries_team_id(db: Database) -> None:
         if table.startswith("reflection_answer_fts"):
             continue  # SQLite FTS5's own tables: an index of reflection_answer, which has it
         if table == "seen_request":
-            continue  # signatures of accepted requests (bot/replay.py): no workspace's data
+            continue  # signatures of accepted requests (bot/core/replay.py): no workspace's data
         columns = {c["name"] for c in inspect(db.engine).get_columns(table)}
         assert "team_id" in columns, f"{table} has no team_id"
 

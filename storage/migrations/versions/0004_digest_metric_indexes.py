@@ -2,7 +2,7 @@
 
 Each digest query reads one week's (or the trend's eight, or four weeks') rows of a circle.
 These indexes start with circle_id and end with the column those weeks bound, so the cost of
-a digest follows the week, not the circle's history (bench/digest.py, bot/metrics.py).
+a digest follows the week, not the circle's history (bench/digest.py, bot/digest/metrics.py).
 
 Revision ID: 0004
 Revises: 0003

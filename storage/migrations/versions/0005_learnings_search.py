@@ -12,7 +12,7 @@ it in step without calling anything:
   SQLite) with diacritics removed through the unaccent extension where the server has it.
   Queries must use exactly that expression. The extension stays on downgrade (others may use it).
 
-Every answer is indexed whatever its kind; bot/learnings.py searches only the written kinds.
+Every answer is indexed whatever its kind; bot/reflections/learnings.py searches only the written kinds.
 Neither object is in the models: storage/migrations/env.py leaves them out of autogenerate.
 
 Careful in later migrations: on SQLite a batch_alter_table of reflection_answer recreates the

@@ -1,4 +1,5 @@
-"""Tests for bot.recurrence. Expected instants are written out by hand as literal UTC values.
+"""Tests for bot.calendar.recurrence. Expected instants are written out by hand as literal UTC
+values.
 
 Offsets used: America/New_York EDT -04:00 / EST -05:00 (fall back Sun 2026-11-01 02:00 EDT ->
 01:00 EST; spring forward Sun 2027-03-14 02:00 EST -> 03:00 EDT). Europe/Berlin CEST +02:00 /
@@ -350,7 +351,7 @@ def test_naive_after_rejected() -> None:
 
 
 def test_crontrigger_3_11_raw_behaviour_that_this_module_corrects() -> None:
-    """Characterisation of APScheduler 3.11 CronTrigger, documented in bot.recurrence.
+    """Characterisation of APScheduler 3.11 CronTrigger, documented in bot.calendar.recurrence.
 
     If an upgrade changes this, re-check the module docstring (the corrections stay valid).
     """

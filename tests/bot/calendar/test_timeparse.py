@@ -1,4 +1,5 @@
-"""Tests for bot.timeparse: happy forms, every refusal (with a helpful message), and fuzzing."""
+"""Tests for bot.calendar.timeparse: happy forms, every refusal (with a helpful message), and
+fuzzing."""
 
 from __future__ import annotations
 

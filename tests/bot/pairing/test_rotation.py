@@ -1,4 +1,4 @@
-"""Pairing rotation rules (bot/pairing.py), over several rounds."""
+"""Pairing rotation rules (bot/pairing/rotation.py), over several rounds."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The learnings library without Slack (bot/learnings.py): reading the words of a search,
-excerpts and the answer's text, and the full-text index of migration 0005 on SQLite and
+"""The learnings library without Slack (bot/reflections/learnings.py): reading the words of a
+search, excerpts and the answer's text, and the full-text index of migration 0005 on SQLite and
 PostgreSQL, kept in step by the database whatever writes the answers."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ AUTHOR = "UAUTHOR"
 _keys = itertools.count(1)
 
 
-# --- writing reflections through the real writer (bot/reflections.py) -----------------------
+# --- writing reflections through the real writer (bot/reflections/rules.py) -----------------------
 
 
 def parsed(

@@ -1,5 +1,5 @@
 """The reflection modal without Slack: building it from a question set, and reading a
-submission back (bot/reflection_modal.py), plus the saved message (bot/messages.py)."""
+submission back (bot/reflections/modal.py), plus the saved message (bot/rhythm/messages.py)."""
 
 from __future__ import annotations
 

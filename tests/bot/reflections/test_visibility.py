@@ -1,4 +1,5 @@
-"""The one visibility rule (bot/visibility.py), role by role and visibility by visibility.
+"""The one visibility rule (bot/reflections/visibility.py), role by role and visibility by
+visibility.
 
 Every role is checked against every visibility through both forms of the rule: `may_read` for
 one reflection (with the reader's role looked up in the database) and `readable_by` as the
