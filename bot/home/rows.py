@@ -29,7 +29,8 @@ from bot.circles.rules import Refusal, is_paused_on
 from bot.digest import compose as digest
 from bot.reflections.action_items import open_items
 from bot.reflections.visibility import readable_by, readable_for_role
-from bot.rhythm.commands import live_demo_days, live_schedules, next_occurrence, paused_until_text
+from bot.rhythm.commands import next_occurrence, paused_until_text
+from bot.rhythm.queries import live_demo_days, live_schedules
 from bot.slack.text import day_text, slack_date
 from storage.models import (
     ActionItem,

@@ -43,6 +43,7 @@ from bot.calendar.zones import circle_zone, zone
 from bot.circles import rules as circles
 from bot.circles.rules import Refusal, circle_here
 from bot.rhythm import messages
+from bot.rhythm.queries import live_demo_days, live_schedules
 from bot.slack import mrkdwn, people
 from bot.slack.text import day_text, duration_text, slack_date
 from bot.slash.base import Deps, Invocation, Outcome
@@ -299,27 +300,6 @@ def pause_note(session: Session, circle: Circle, now: datetime) -> str:
     if until is None:
         return ""
     return f"\nThe circle is paused until {until}; nothing is sent until then."
-
-
-def live_schedules(session: Session, circle: Circle) -> list[Schedule]:
-    return list(
-        session.exec(
-            select(Schedule)
-            .where(Schedule.circle_id == circle.id, col(Schedule.removed_at).is_(None))
-            .order_by(col(Schedule.id))
-        ).all()
-    )
-
-
-def live_demo_days(session: Session, circle: Circle) -> list[DemoDay]:
-    """Demo days not cancelled (past ones included), soonest first."""
-    return list(
-        session.exec(
-            select(DemoDay)
-            .where(DemoDay.circle_id == circle.id, col(DemoDay.cancelled_at).is_(None))
-            .order_by(col(DemoDay.starts_at), col(DemoDay.id))
-        ).all()
-    )
 
 
 def _ids(ids: Iterable[int | None]) -> str:
