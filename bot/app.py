@@ -116,6 +116,7 @@ def start_scheduler(services: Services) -> RhythmScheduler:
 def build_app(services: Services, *, socket_mode: bool = False) -> App:
     settings = services.settings
     app = App(
+        name="circlebot",  # without a name Bolt inspects the call stack to make one up
         client=services.client,  # carries the bot token, base URL and retry handlers
         signing_secret=(
             settings.slack_signing_secret.get_secret_value()

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from storage.db import Database
 from tests.harness import BotHarness, FakeClock
+from tests.in_process import InProcessBot
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -133,4 +134,17 @@ def bot(db_url: str, clock: FakeClock) -> Iterator[BotHarness]:
 @pytest.fixture
 def sqlite_bot(sqlite_url: str, clock: FakeClock) -> Iterator[BotHarness]:
     with BotHarness.running(sqlite_url, clock) as harness:
+        yield harness
+
+
+@pytest.fixture
+def in_process_bot(db_url: str, clock: FakeClock) -> Iterator[InProcessBot]:
+    """The same bot and fake Slack, with requests dispatched in process (no HTTP server)."""
+    with InProcessBot.running(db_url, clock) as harness:
+        yield harness
+
+
+@pytest.fixture
+def sqlite_in_process_bot(sqlite_url: str, clock: FakeClock) -> Iterator[InProcessBot]:
+    with InProcessBot.running(sqlite_url, clock) as harness:
         yield harness
