@@ -6,6 +6,7 @@ person as is (already mrkdwn-safe).
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -313,3 +314,11 @@ def is_paused_on(circle: Circle, moment: datetime, local_day: date) -> bool:
     if circle.paused_at is None or moment < circle.paused_at:
         return False
     return circle.paused_until is None or local_day <= circle.paused_until
+
+
+def is_quiet_on(
+    circle: Circle, moment: datetime, local_day: date, skipped: Container[date]
+) -> bool:
+    """Nothing of the circle goes out at `moment`: it is paused then, or `local_day` (the local
+    date of `moment` in the zone it fires in) is one of its skipped dates."""
+    return is_paused_on(circle, moment, local_day) or local_day in skipped

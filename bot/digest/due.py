@@ -30,7 +30,7 @@ from bot.calendar.recurrence import (
 )
 from bot.calendar.zones import circle_zones, zone
 from bot.circles.queries import left_slack, members_with_profiles
-from bot.circles.rules import is_paused_on
+from bot.circles.rules import is_quiet_on
 from bot.delivery.kinds import DueMessage, Live
 from bot.digest import compose as digest
 from storage.models import (
@@ -86,7 +86,7 @@ def _digests(
 
         post_tz = zone(schedule.pinned_tz) if schedule.pinned_tz else circle_tz
         for moment in fire_times(recurrence, post_tz, start):
-            if not _runs_on(circle, skips[circle_id], moment, post_tz):
+            if is_quiet_on(circle, moment, local_date_of(moment, post_tz), skips[circle_id]):
                 continue
             week = digest.digest_week(moment, circle_tz)
             keep(
@@ -108,9 +108,9 @@ def _digests(
         for zone_name, members in by_zone.items():
             tz = zone(zone_name)
             for moment in fire_times(recurrence, tz, start):
-                if not _runs_on(circle, skips[circle_id], moment, tz):
-                    continue
                 local_day = local_date_of(moment, tz)
+                if is_quiet_on(circle, moment, local_day, skips[circle_id]):
+                    continue
                 week = digest.digest_week(moment, circle_tz)
                 for membership in members:
                     if membership.added_at > moment:
@@ -164,12 +164,6 @@ class _FireTimes:
         if key not in self._known:
             self._known[key] = fire_times_between(recurrence, tz, start, self.now)
         return self._known[key]
-
-
-def _runs_on(circle: Circle, skipped: set[date], moment: datetime, tz: ZoneInfo) -> bool:
-    """Not a paused day of the circle, nor a skipped date (local dates in `tz`)."""
-    local_day = local_date_of(moment, tz)
-    return not (is_paused_on(circle, moment, local_day) or local_day in skipped)
 
 
 def _digest_readers(

@@ -25,7 +25,7 @@ from bot.calendar.recurrence import local_date_of
 from bot.calendar.weeks import week_began
 from bot.calendar.zones import circle_zone, zone
 from bot.circles import rules as circles
-from bot.circles.rules import Refusal, is_paused_on
+from bot.circles.rules import Refusal, is_quiet_on
 from bot.digest import compose as digest
 from bot.reflections.action_items import open_items
 from bot.reflections.visibility import readable_by, readable_for_role
@@ -225,7 +225,7 @@ def _first_checkin(
             moment = next_occurrence(schedule, tz, moment)
             day = local_date_of(moment, fire_tz)
             away = membership.away_until is not None and day <= membership.away_until
-            if not (is_paused_on(circle, moment, day) or day in skipped or away):
+            if not (is_quiet_on(circle, moment, day, skipped) or away):
                 if best[0] is None or moment < best[0]:
                     best = (moment, fire_tz)
                 break

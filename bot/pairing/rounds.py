@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 
 from bot.calendar.recurrence import fire_times_between, local_date_of, recurrence_of
 from bot.calendar.zones import circle_zone, zone
-from bot.circles.rules import Refusal, is_paused_on
+from bot.circles.rules import Refusal, is_quiet_on
 from bot.pairing.queries import (
     ALONE,
     AWAY,
@@ -294,7 +294,7 @@ def due_rounds(session: Session, *, now: datetime, since: datetime) -> list[DueR
         start = max(since, schedule.created_at)
         for moment in fire_times_between(recurrence_of(schedule), tz, start, now):
             local_day = local_date_of(moment, tz)
-            if is_paused_on(circle, moment, local_day) or local_day in skipped[circle.id]:
+            if is_quiet_on(circle, moment, local_day, skipped[circle.id]):
                 continue
             due.append(
                 DueRound(scheduled_key(schedule.id, local_day), circle.id, schedule.id, moment)

@@ -30,7 +30,7 @@ from bot.calendar.recurrence import (
 )
 from bot.calendar.zones import circle_zone, zone
 from bot.circles.queries import participants_of
-from bot.circles.rules import is_paused_on
+from bot.circles.rules import is_quiet_on
 from bot.delivery.kinds import DueMessage, Live
 from bot.pairing.queries import PeerIndex
 from storage.models import (
@@ -83,7 +83,7 @@ def _scheduled_dms(
             tz = zone(zone_name)
             for moment in fire_times_between(recurrence, tz, start, now):
                 local_day = local_date_of(moment, tz)
-                if is_paused_on(circle, moment, local_day) or local_day in skips[circle.id or 0]:
+                if is_quiet_on(circle, moment, local_day, skips[circle.id or 0]):
                     continue
                 paired = (
                     pairs.paired(session, circle.id or 0, moment)
@@ -176,7 +176,7 @@ def _demoday_reminders(
             if not since < moment <= now or moment < demo_day.created_at:
                 continue
             local_day = local_date_of(moment, tz)
-            if is_paused_on(circle, moment, local_day) or local_day in skips[circle.id or 0]:
+            if is_quiet_on(circle, moment, local_day, skips[circle.id or 0]):
                 continue
             due.append(
                 DueMessage(
